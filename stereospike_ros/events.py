@@ -1,8 +1,9 @@
 """The event array type shared by every step: a structure of numpy arrays in sensor time.
 
-Times are int64 nanoseconds. MVSEC stores float64 seconds made as ``float(sec) + float(nsec) / 1e9``;
-:func:`seconds_to_ns` and :func:`ns_to_seconds` convert both ways without changing a single float64,
-so windows computed in float64 seconds (the reference rule) are identical for HDF5 and bag input.
+Times are int64 nanoseconds. MVSEC stores float64 seconds made as
+``float(sec) + float(nsec) / 1e9``; :func:`seconds_to_ns` and :func:`ns_to_seconds` convert both
+ways without changing a single float64, so windows computed in float64 seconds (the reference
+rule) are identical for HDF5 and bag input.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ NS_PER_S = 1_000_000_000
 
 @dataclass(frozen=True)
 class Events:
-    """Events of one camera: raw pixel ``x``, ``y`` (uint16), time ``t`` (int64 ns), ON ``p`` (bool)."""
+    """Events of one camera: raw pixel ``x``, ``y`` (uint16), time ``t`` (int64 ns), ON ``p``."""
 
     x: np.ndarray
     y: np.ndarray
