@@ -25,17 +25,25 @@ vpy="$venv/bin/python"
 stamps="$venv/.stereospike"
 mkdir -p "$stamps"
 
+# pip, quiet, without the noise of find-links folders that lack a package (exit status kept).
+pipq() {
+  local status=0
+  "$@" --quiet 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2) || status=$?
+  wait
+  return $status
+}
+
 digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 # 1. Python packages.
 req_digest="$(digest "$root/requirements.txt" "$root/scripts/setup.sh")"
 if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$req_digest" ]; then
   say "installing Python packages (requirements.txt)"
-  "$vpy" -m pip install --quiet --upgrade pip
-  "$vpy" -m pip install --quiet -r "$root/requirements.txt"
+  pipq "$vpy" -m pip install --upgrade pip
+  pipq "$vpy" -m pip install -r "$root/requirements.txt"
   # spikingjelly declares torchvision, torchaudio, ... as hard requirements; its neuron,
   # surrogate, functional and layer modules need only torch, numpy and loguru.
-  "$vpy" -m pip install --quiet --no-deps "spikingjelly==2.0.0"
+  pipq "$vpy" -m pip install --no-deps "spikingjelly==2.0.0"
   echo "$req_digest" > "$stamps/requirements"
 else
   say "Python packages are current"

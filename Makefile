@@ -1,0 +1,22 @@
+# The two commands README promises, plus helpers. Every target sets up .venv first (idempotent).
+PY := .venv/bin/python
+
+.PHONY: setup demo test bench lint clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) scripts/demo.py $(DEMO_ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(TEST_ARGS)
+
+bench: setup
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
+lint: setup
+	$(PY) -m flake8 --config setup.cfg .
+
+clean:
+	rm -rf demo_out runs .pytest_cache

@@ -1,0 +1,61 @@
+"""The repository is a well-formed ament_python ROS 2 package and its set-up step is idempotent."""
+import ast
+import configparser
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_package_xml_format_3_ament_python():
+    root = ET.parse(ROOT / 'package.xml').getroot()
+    assert root.tag == 'package' and root.get('format') == '3'
+    assert root.findtext('name') == 'stereospike'
+    assert root.find('export/build_type').text == 'ament_python'
+    deps = {e.text for e in root if e.tag.endswith('depend')}
+    for key in ('rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'dvs_msgs', 'cv_bridge',
+                'python3-numpy', 'python3-h5py'):
+        assert key in deps, key
+
+
+def test_setup_installs_launch_config_and_console_scripts():
+    tree = ast.parse((ROOT / 'setup.py').read_text())
+    text = ast.unparse(tree)
+    assert "'share/' + package_name + '/launch'" in text and "glob('launch/*.launch.py')" in text
+    assert "'share/' + package_name + '/config'" in text
+    assert (ROOT / 'resource' / 'stereospike').is_file()
+    for script in ('depth_node = stereospike_ros.depth_node:main',
+                   'play_bag = stereospike_ros.play:main'):
+        assert script in text
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / 'setup.cfg')
+    assert cfg['develop']['script_dir'] == '$base/lib/stereospike'
+    assert cfg['install']['install_scripts'] == '$base/lib/stereospike'
+
+
+def test_dvs_msgs_matches_ros2_port_fields():
+    from dvs_msgs.msg import Event, EventArray
+    assert Event.get_fields_and_field_types() == {
+        'x': 'uint16', 'y': 'uint16', 'ts': 'builtin_interfaces/Time', 'polarity': 'boolean'}
+    assert EventArray.get_fields_and_field_types() == {
+        'header': 'std_msgs/Header', 'height': 'uint32', 'width': 'uint32',
+        'events': 'sequence<dvs_msgs/Event>'}
+
+
+def test_second_setup_run_rebuilds_nothing():
+    venv = Path(sys.prefix)
+    if not (venv / '.stereospike').is_dir():
+        import pytest
+        pytest.skip('not running inside the venv made by scripts/setup.sh')
+    watched = [venv / '.stereospike' / 'requirements', venv / '.stereospike' / 'dvs_msgs',
+               venv / 'build' / 'dvs_msgs' / 'build.log']
+    before = [p.stat().st_mtime_ns for p in watched]
+    env = dict(os.environ, STEREOSPIKE_VENV=str(venv))
+    out = subprocess.run(['bash', str(ROOT / 'scripts' / 'setup.sh')], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert 'Python packages are current' in out
+    assert 'dvs_msgs is current' in out
+    assert [p.stat().st_mtime_ns for p in watched] == before
