@@ -1,8 +1,8 @@
 """Live stereo windower of the depth node: bounded per-camera buffers in sensor time -> windows.
 
 Plain Python (no ROS): the node's callbacks :meth:`StereoWindower.add` decoded events, a worker
-thread calls :meth:`StereoWindower.pop_ready` and :meth:`StereoWindower.encode` (the one binning,
-``encoding.encode_window``). Windows are ``[end - window, end)`` in int64 ns, ``end`` on the grid of
+thread calls :meth:`StereoWindower.pop_ready` and :meth:`StereoWindower.encode` (the one
+binning, ``encoding.encode_window``). Windows are ``[end - window, end)`` in int64 ns, ``end`` on the grid of
 multiples of ``1 / rate_hz`` (anchored at time 0, so every run and both cameras share it).
 """
 from __future__ import annotations

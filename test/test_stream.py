@@ -1,4 +1,4 @@
-"""Live stereo windower: grid, waiting, silent camera, resets, reordering, bounds, exact binning."""
+"""Live stereo windower: grid, waiting, silent camera, resets, reordering, bounds, binning."""
 import numpy as np
 import pytest
 
@@ -73,8 +73,8 @@ def test_windows_on_grid_match_slices_of_the_streams():
 def test_sliding_windows_overlap():
     clock = FakeClock()
     win = StereoWindower(StreamConfig(window_ms=50, rate_hz=100), clock=clock)
-    streams = {s: make_events(T0, T0 + 300 * MS, 20_000, i) for i, s in enumerate(('left',
-                                                                                    'right'))}
+    streams = {s: make_events(T0, T0 + 300 * MS, 20_000, i)
+               for i, s in enumerate(('left', 'right'))}
     out = feed(win, clock, streams, 5 * MS, T0, T0 + 300 * MS)
     assert np.all(np.diff([w.end_ns for w in out]) == 10 * MS)
     a, b = out[3], out[4]
