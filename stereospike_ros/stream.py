@@ -2,8 +2,8 @@
 
 Plain Python (no ROS): the node's callbacks :meth:`StereoWindower.add` decoded events, a worker
 thread calls :meth:`StereoWindower.pop_ready` and :meth:`StereoWindower.encode` (the one
-binning, ``encoding.encode_window``). Windows are ``[end - window, end)`` in int64 ns, ``end`` on the grid of
-multiples of ``1 / rate_hz`` (anchored at time 0, so every run and both cameras share it).
+binning, ``encoding.encode_window``). Windows are ``[end - window, end)`` in int64 ns, ``end`` on
+the grid of multiples of ``1 / rate_hz`` (anchored at time 0: every run and both cameras share it).
 """
 from __future__ import annotations
 
