@@ -1,0 +1,83 @@
+"""Predictor: checkpoint or model input, uint16 counts in, float32 depth out, thread safety."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from stereospike_ros.checkpoint import CheckpointError, save_checkpoint
+from stereospike_ros.inference import Predictor, resolve_device
+from stereospike_ros.model import build_model
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    model = build_model(width=0.25, **kw)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0)
+    return model.eval()
+
+
+def _counts(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 5, shape).astype(np.uint16)
+
+
+def test_predict_matches_model_for_single_and_batch(tmp_path):
+    model = _model()
+    path = tmp_path / 'ck.pt'
+    save_checkpoint(path, model, {'epoch': 1})
+    pred = Predictor(str(path), device='cpu', warmup_shape=(32, 40))
+    assert pred.meta['epoch'] == 1 and pred.device.type == 'cpu'
+    assert pred.model.config.neuron_backend == 'torch'  # stateless fast neurons
+    counts = _counts((3, 4, 32, 40))
+    out = pred.predict(counts)
+    assert out.dtype == np.float32 and out.shape == (3, 32, 40)
+    want = model.predict(torch.from_numpy(counts.astype(np.float32))).numpy()
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    one = pred.predict(counts[1])
+    assert one.shape == (32, 40)
+    np.testing.assert_allclose(one, out[1], rtol=1e-5, atol=1e-5)
+    assert np.abs(out).max() > 0
+
+
+def test_monocular_predictor_takes_four_channels():
+    pred = Predictor(model=_model(variant='monocular'), device='auto', warmup_shape=None)
+    counts = _counts((4, 24, 32))
+    right_changed = counts.copy()
+    right_changed[2:] = 7
+    np.testing.assert_array_equal(pred.predict(counts), pred.predict(right_changed))
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path):
+    pred = Predictor(model=_model(), device='cpu', warmup_shape=None)
+    with pytest.raises(ValueError, match='shape'):
+        pred.predict(np.zeros((4, 8), np.uint16))
+    with pytest.raises(ValueError, match='4 channels'):
+        pred.predict(np.zeros((2, 16, 16), np.uint16))
+    with pytest.raises(ValueError, match='NaN'):
+        pred.predict(np.full((4, 16, 16), np.nan, np.float32))
+    with pytest.raises(ValueError, match='exactly one'):
+        Predictor()
+    with pytest.raises(CheckpointError, match='does not exist'):
+        Predictor(str(tmp_path / 'missing.pt'))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='CUDA is not available'):
+            resolve_device('cuda')
+
+
+def test_concurrent_calls_are_serialised_and_correct():
+    pred = Predictor(model=_model(), device='cpu', warmup_shape=None)
+    inputs = [_counts((4, 24, 32), seed=i) for i in range(4)]
+    expected = [pred.predict(c) for c in inputs]
+    results = {}
+
+    def work(i):
+        results[i] = pred.predict(inputs[i])
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        np.testing.assert_array_equal(results[i], expected[i])
