@@ -1,0 +1,412 @@
+"""ROS 1 and ROS 2 bags through rosbags: raw event bytes decoded by wire.py, 32FC1 depth images.
+
+Readers use rosbags' ``AnyReader`` (ROS 1 ``.bag`` files; ROS 2 bag directories, sqlite3 or mcap,
+or a bare ``.db3``/``.mcap`` file) and never deserialise events per message object. The writer
+embeds the dvs_msgs definitions (ROS 2 field-identical to ros-event-camera/dvs_msgs; ROS 1 with
+``time ts``) and writes ROS 2 bags in rosbag2 format version 8 so that Humble can play them.
+Every problem raises :class:`BagError` naming the bag, the topic where relevant, and the problem.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag1 import Writer as Writer1
+from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from tqdm import tqdm
+
+from stereospike_ros.events import NS_PER_S, Events
+from stereospike_ros.wire import (EventArrayMsg, WireError, decode_cdr_event_array,
+                                  decode_ros1_event_array, encode_cdr_event_array,
+                                  encode_ros1_event_array)
+
+MVSEC_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
+                'left_depth': '/davis/left/depth_image_rect'}
+EVENT_ARRAY_TYPE = 'dvs_msgs/msg/EventArray'
+IMAGE_TYPE = 'sensor_msgs/msg/Image'
+FORMATS = ('ros1', 'sqlite3', 'mcap')
+#: rosbag2 format version written: 8 is the newest that ROS 2 Humble reads.
+ROSBAG2_VERSION = 8
+
+# dvs_msgs definitions. ROS 2: field for field those of ros-event-camera/dvs_msgs (same type hash);
+# ROS 1: the original rpg_dvs_ros definitions (``time ts``, ROS 1 ``Header``), as in MVSEC bags.
+DVS_MSGS_ROS2 = {
+    'dvs_msgs/msg/Event': 'uint16 x\nuint16 y\nbuiltin_interfaces/Time ts\nbool polarity\n',
+    EVENT_ARRAY_TYPE: 'std_msgs/Header header\n\nuint32 height\nuint32 width\n\nEvent[] events\n',
+}
+DVS_MSGS_ROS1 = {
+    'dvs_msgs/msg/Event': 'uint16 x\nuint16 y\ntime ts\nbool polarity\n',
+    EVENT_ARRAY_TYPE: 'Header header\n\nuint32 height\nuint32 width\n\nEvent[] events\n',
+}
+
+
+class BagError(ValueError):
+    """A missing, corrupt or unsuitable bag, topic or message (the message names which)."""
+
+
+@lru_cache(maxsize=None)
+def dvs_typestore(ros_version: int):
+    """rosbags typestore with the standard types (Noetic or Humble) plus dvs_msgs."""
+    if ros_version not in (1, 2):
+        raise ValueError(f'ros_version must be 1 or 2, not {ros_version!r}')
+    store = get_typestore(Stores.ROS1_NOETIC if ros_version == 1 else Stores.ROS2_HUMBLE)
+    defs = DVS_MSGS_ROS1 if ros_version == 1 else DVS_MSGS_ROS2
+    types = {}
+    for name, text in defs.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+def bag_path(path) -> Path:
+    """Validate a user-supplied bag path: a ``.bag`` file, rosbag2 folder, ``.db3``, ``.mcap``."""
+    try:
+        path = Path(os.fspath(path))
+    except TypeError:
+        raise BagError(f'bag path must be a string or path, not {type(path).__name__}') from None
+    if not path.exists():
+        raise BagError(f'{path}: no such bag')
+    if path.is_dir():
+        if not (path / 'metadata.yaml').is_file():
+            raise BagError(f'{path}: not a ROS 2 bag directory (no metadata.yaml)')
+    elif not path.is_file() or path.suffix not in ('.bag', '.db3', '.mcap'):
+        raise BagError(f'{path}: not a ROS 1 .bag file, a ROS 2 bag directory, or a .db3/.mcap '
+                       'file')
+    return path
+
+
+@contextmanager
+def _guard(path: Path, topic: Optional[str] = None):
+    """Turn every failure inside rosbags (corrupt, truncated, unreadable bag) into a BagError."""
+    try:
+        yield
+    except BagError:
+        raise
+    except Exception as err:  # rosbags raises many types (ReaderError, sqlite3, struct, lz4...)
+        where = f'{path}' + (f' topic {topic}' if topic else '')
+        raise BagError(f'{where}: cannot read bag: {type(err).__name__}: {err}') from err
+
+
+@contextmanager
+def _open_reader(path) -> Iterator[AnyReader]:
+    path = bag_path(path)
+    with _guard(path):
+        store = dvs_typestore(1 if path.suffix == '.bag' else 2)
+        reader = AnyReader([path], default_typestore=store)
+        reader.open()
+    try:
+        yield reader
+    finally:
+        with _guard(path):
+            reader.close()
+
+
+def _connections(reader: AnyReader, path: Path, topics: Iterable[str],
+                 msgtype: Optional[str]) -> list:
+    """The connections of ``topics``; BagError for a missing topic or a wrong message type."""
+    found = []
+    present = sorted({c.topic for c in reader.connections})
+    for topic in topics:
+        conns = [c for c in reader.connections if c.topic == topic]
+        if not conns:
+            raise BagError(f'{path}: topic {topic!r} not in bag (topics: {", ".join(present)})')
+        for conn in conns:
+            if msgtype is not None and conn.msgtype != msgtype:
+                raise BagError(f'{path}: topic {topic} has type {conn.msgtype}, '
+                               f'expected {msgtype}')
+            fmt = getattr(conn.ext, 'serialization_format', 'cdr') if reader.is2 else 'ros1'
+            if fmt not in ('cdr', 'ros1'):
+                raise BagError(f'{path}: topic {topic} uses serialization {fmt!r}, not cdr')
+        found += conns
+    return found
+
+
+def _messages(reader: AnyReader, path: Path, conns: list,
+              topic: Optional[str]) -> Iterator[tuple[object, int, bytes]]:
+    """rosbags' raw messages in bag order; read failures and missing messages raise BagError.
+
+    After the last message the count read must equal the bag's own index / metadata count.
+    """
+    it = reader.messages(connections=conns)
+    read = 0
+    while True:
+        with _guard(path, topic):
+            item = next(it, None)
+        if item is None:
+            break
+        read += 1
+        yield item
+    expected = sum(c.msgcount for c in conns)
+    if all(c.msgcount >= 0 for c in conns) and read != expected:
+        where = f'{path}' + (f' topic {topic}' if topic else '')
+        raise BagError(f'{where}: read {read} messages but the bag index lists {expected} '
+                       '(truncated or damaged bag)')
+
+
+def topic_types(path) -> dict[str, str]:
+    """Map every topic of a bag to its message type (e.g. for the player)."""
+    with _open_reader(path) as reader:
+        return {c.topic: c.msgtype for c in reader.connections}
+
+
+def iter_event_messages(path, topic: str) -> Iterator[tuple[int, EventArrayMsg]]:
+    """Yield ``(record time ns, EventArrayMsg)`` of a dvs_msgs/EventArray topic in bag order."""
+    with _open_reader(path) as reader:
+        bag = Path(reader.paths[0])
+        conns = _connections(reader, bag, [topic], EVENT_ARRAY_TYPE)
+        decode = decode_cdr_event_array if reader.is2 else decode_ros1_event_array
+        for _, record_ns, raw in _messages(reader, bag, conns, topic):
+            try:
+                msg = decode(raw)
+            except WireError as err:
+                raise BagError(f'{bag}: topic {topic} message recorded at {record_ns} ns: '
+                               f'{err}') from err
+            yield record_ns, msg
+
+
+def iter_raw_messages(path, topics: Iterable[str]) -> Iterator[tuple[str, int, bytes, str]]:
+    """Yield ``(topic, record ns, raw bytes, 'ros1' | 'cdr')`` of the given topics in bag order."""
+    if isinstance(topics, str):
+        topics = [topics]
+    with _open_reader(path) as reader:
+        bag = Path(reader.paths[0])
+        conns = _connections(reader, bag, list(topics), None)
+        fmt = 'cdr' if reader.is2 else 'ros1'
+        for conn, record_ns, raw in _messages(reader, bag, conns, None):
+            yield conn.topic, record_ns, raw if isinstance(raw, bytes) else bytes(raw), fmt
+
+
+def read_events(path, topic: str, start_ns: Optional[int] = None, stop_ns: Optional[int] = None,
+                *, chunk_messages: int = 64, early_stop: bool = False,
+                progress: bool = False) -> Iterator[Events]:
+    """Yield the events with ``start_ns <= t < stop_ns`` (sensor time) in chunks, in bag order.
+
+    A chunk holds the events of at most ``chunk_messages`` messages (bounded memory). Bag order is
+    sensor-time order for event-camera drivers. ``early_stop`` ends the scan at the first message
+    whose first event is at or after ``stop_ns`` (only valid when times never decrease).
+    """
+    if chunk_messages < 1:
+        raise ValueError(f'chunk_messages must be >= 1, not {chunk_messages}')
+    lo = -2 ** 63 if start_ns is None else int(start_ns)
+    hi = 2 ** 63 - 1 if stop_ns is None else int(stop_ns)
+    parts: list[Events] = []
+    pending = 0
+    total = None
+    if progress:
+        with _open_reader(path) as reader:
+            total = sum(c.msgcount for c in reader.connections if c.topic == topic)
+    bar = tqdm(total=total, desc=f'{topic}', unit='msg', disable=not progress)
+    with bar:
+        for _, msg in iter_event_messages(path, topic):
+            bar.update()
+            t = msg.events.t
+            pending += 1
+            if len(t):
+                if early_stop and stop_ns is not None and t[0] >= hi:
+                    break
+                if t.min() < lo or t.max() >= hi:
+                    events = msg.events[(t >= lo) & (t < hi)]
+                else:
+                    events = msg.events
+                if len(events):
+                    parts.append(events)
+            if pending >= chunk_messages:
+                if parts:
+                    yield Events.concatenate(parts)
+                parts, pending = [], 0
+    if parts:
+        yield Events.concatenate(parts)
+
+
+def _image_to_depth(img, where: str) -> np.ndarray:
+    """Validated float32 (H, W) copy of a deserialised 32FC1 sensor_msgs/Image."""
+    if img.encoding != '32FC1':
+        raise BagError(f'{where}: encoding {img.encoding!r}, expected 32FC1')
+    height, width, step = int(img.height), int(img.width), int(img.step)
+    if height == 0 or width == 0:
+        raise BagError(f'{where}: empty image {width}x{height}')
+    if step < 4 * width:
+        raise BagError(f'{where}: step {step} is less than 4 * width ({4 * width})')
+    data = np.asarray(img.data, dtype=np.uint8)
+    if data.size != step * height:
+        raise BagError(f'{where}: data has {data.size} bytes, expected step * height = '
+                       f'{step * height}')
+    dtype = np.dtype('>f4' if img.is_bigendian else '<f4')
+    view = np.ndarray((height, width), dtype, buffer=data, strides=(step, 4))
+    return view.astype(np.float32)
+
+
+def iter_depth_images(path, topic: str) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(record time ns, float32 (H, W) metres)`` of a 32FC1 sensor_msgs/Image topic.
+
+    The time is the bag RECORD time, as MVSEC's converter used it (``to_sec()`` of it).
+    """
+    with _open_reader(path) as reader:
+        bag = Path(reader.paths[0])
+        conns = _connections(reader, bag, [topic], IMAGE_TYPE)
+        for conn, record_ns, raw in _messages(reader, bag, conns, topic):
+            where = f'{bag}: topic {topic} message recorded at {record_ns} ns'
+            try:
+                img = reader.deserialize(raw, conn.msgtype)
+            except Exception as err:
+                raise BagError(f'{where}: cannot decode sensor_msgs/Image: {err}') from err
+            yield record_ns, _image_to_depth(img, where)
+
+
+class EventBagWriter:
+    """Write dvs_msgs/EventArray and 32FC1 depth bags: ROS 1 or ROS 2 (sqlite3, mcap; version 8).
+
+    A context manager; the bag appears at ``path`` only when it closes without error (written in
+    a temporary sibling folder, then moved into place with os.replace).
+    """
+
+    def __init__(self, path, fmt: str, *, overwrite: bool = False) -> None:
+        """Check the target; ROS 1 bags must end in ``.bag`` and ROS 2 bag folders must not."""
+        if fmt not in FORMATS:
+            raise BagError(f'{path}: unknown bag format {fmt!r}, expected one of {FORMATS}')
+        try:
+            self.path = Path(os.fspath(path))
+        except TypeError:
+            raise BagError(f'bag path must be a string or path, not {type(path).__name__}') \
+                from None
+        if (fmt == 'ros1') != (self.path.suffix == '.bag'):
+            raise BagError(f'{self.path}: a {fmt} bag path must '
+                           f'{"" if fmt == "ros1" else "not "}end in .bag')
+        if self.path.exists() and not overwrite:
+            raise BagError(f'{self.path}: exists already (pass overwrite=True to replace it)')
+        if not self.path.parent.is_dir():
+            raise BagError(f'{self.path}: parent folder does not exist')
+        self.fmt = fmt
+        self.overwrite = overwrite
+        self._tmpdir: Optional[Path] = None
+        self._writer = None
+        self._connections: dict[str, tuple[str, object]] = {}
+        self._seq: dict[str, int] = {}
+        self._closed = False
+        self._store = dvs_typestore(1 if fmt == 'ros1' else 2)
+
+    def open(self) -> 'EventBagWriter':
+        """Create the temporary bag; called by ``__enter__`` and by the first write."""
+        if self._writer is not None:
+            return self
+        if self._closed:
+            raise BagError(f'{self.path}: writer is already closed')
+        self._tmpdir = Path(tempfile.mkdtemp(prefix=f'.{self.path.name}.', suffix='.tmp',
+                                             dir=self.path.parent))
+        target = self._tmpdir / self.path.name
+        try:
+            if self.fmt == 'ros1':
+                self._writer = Writer1(target)
+            else:
+                plugin = StoragePlugin.MCAP if self.fmt == 'mcap' else StoragePlugin.SQLITE3
+                self._writer = Writer2(target, version=ROSBAG2_VERSION, storage_plugin=plugin)
+            self._writer.open()
+        except Exception as err:
+            self._writer = None
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise BagError(f'{self.path}: cannot create bag: {err}') from err
+        return self
+
+    def _connection(self, topic: str, msgtype: str):
+        have = self._connections.get(topic)
+        if have is not None:
+            if have[0] != msgtype:
+                raise BagError(f'{self.path}: topic {topic} already has type {have[0]}, '
+                               f'cannot write {msgtype}')
+            return have[1]
+        conn = self._writer.add_connection(topic, msgtype, typestore=self._store)
+        self._connections[topic] = (msgtype, conn)
+        return conn
+
+    def _write(self, topic: str, msgtype: str, record_ns: int, data: bytes) -> None:
+        self.open()
+        record_ns = int(record_ns)
+        if record_ns < 0:
+            raise BagError(f'{self.path}: topic {topic}: negative record time {record_ns} ns')
+        self._writer.write(self._connection(topic, msgtype), record_ns, data)
+
+    def write_events(self, topic: str, record_ns: int, msg: EventArrayMsg) -> None:
+        """Append one EventArray, serialised by wire.py, recorded at ``record_ns``."""
+        try:
+            data = (encode_ros1_event_array(msg) if self.fmt == 'ros1'
+                    else encode_cdr_event_array(msg))
+        except WireError as err:
+            raise BagError(f'{self.path}: topic {topic}: {err}') from err
+        self._write(topic, EVENT_ARRAY_TYPE, record_ns, data)
+
+    def write_depth(self, topic: str, record_ns: int, stamp_ns: int, depth: np.ndarray,
+                    frame_id: str) -> None:
+        """Append a float32 (H, W) depth map as a 32FC1 sensor_msgs/Image."""
+        depth = np.asarray(depth)
+        if depth.ndim != 2 or depth.size == 0:
+            raise BagError(f'{self.path}: topic {topic}: depth must be a non-empty 2-D array, '
+                           f'got shape {depth.shape}')
+        height, width = depth.shape
+        data = np.ascontiguousarray(depth, dtype='<f4').reshape(-1).view(np.uint8)
+        store = self._store
+        sec, nsec = divmod(int(stamp_ns), NS_PER_S)
+        if self.fmt == 'ros1' and sec < 0:
+            raise BagError(f'{self.path}: topic {topic}: negative stamp {stamp_ns} ns')
+        stamp = store.types['builtin_interfaces/msg/Time'](sec, nsec)
+        header_type = store.types['std_msgs/msg/Header']
+        if self.fmt == 'ros1':
+            seq = self._seq.get(topic, 0)
+            self._seq[topic] = seq + 1
+            header = header_type(seq, stamp, frame_id)
+        else:
+            header = header_type(stamp, frame_id)
+        img = store.types[IMAGE_TYPE](header, height, width, '32FC1', 0, 4 * width, data)
+        raw = (store.serialize_ros1(img, IMAGE_TYPE) if self.fmt == 'ros1'
+               else store.serialize_cdr(img, IMAGE_TYPE))
+        self._write(topic, IMAGE_TYPE, record_ns, raw)
+
+    def close(self) -> None:
+        """Finish the bag and move it into place atomically."""
+        if self._closed:
+            return
+        self.open()
+        writer, self._writer = self._writer, None
+        self._closed = True
+        try:
+            writer.close()
+            built = self._tmpdir / self.path.name
+            if self.path.is_dir() and not self.path.is_symlink():
+                old = self._tmpdir / (self.path.name + '.old')
+                os.replace(self.path, old)       # a folder cannot be replaced in one step
+            os.replace(built, self.path)
+        except Exception as err:
+            raise BagError(f'{self.path}: cannot finish bag: {err}') from err
+        finally:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Discard the partial bag; the target path is left untouched."""
+        writer, self._writer = self._writer, None
+        self._closed = True
+        if writer is not None:
+            try:
+                writer.abort() if hasattr(writer, 'abort') else writer.close()
+            except Exception:
+                pass                              # the temporary folder is removed regardless
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> 'EventBagWriter':
+        """Open the bag."""
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Close on success, discard the partial bag on an exception."""
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
