@@ -1,0 +1,78 @@
+"""Convert one MVSEC sequence (HDF5 pair or ROS 1/ROS 2 bags) into one StereoSpike tensors file.
+
+Example: ``python train/convert.py --data indoor_flying1_data.hdf5 --gt indoor_flying1_gt.hdf5
+--calib indoor_flying_calib --split 1 --out data/indoor_flying1_139-1201.h5``
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stereospike_ros import conversion, splits  # noqa: E402
+from stereospike_ros.encoding import ROUNDING_MODES  # noqa: E402
+from stereospike_ros.tensors import COMPRESSIONS  # noqa: E402
+from stereospike_ros.windows import UNSORTED_POLICIES, WINDOW_MODES  # noqa: E402
+
+
+def parse_crop(text: str) -> tuple[int, int]:
+    """``'A:B'`` -> ``(A, B)``, a half-open depth-frame range."""
+    try:
+        a, b = (int(v) for v in text.split(':'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'crop must be A:B with integers, not {text!r}')
+    if a < 0 or b <= a:
+        raise argparse.ArgumentTypeError(f'crop {text!r}: need 0 <= A < B')
+    return a, b
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--data', required=True, help='NAME_data.hdf5, a ROS 1 .bag or a ROS 2 bag dir')
+    p.add_argument('--gt', required=True, help='NAME_gt.hdf5, a ROS 1 .bag or a ROS 2 bag dir')
+    p.add_argument('--calib', required=True,
+                   help="calibration folder or camchain yaml; 'identity' if already rectified")
+    p.add_argument('--out', required=True, help='output tensors file (.h5)')
+    crop = p.add_mutually_exclusive_group()
+    crop.add_argument('--split', type=int, choices=sorted(splits.SPLITS),
+                      help='use the crop of --sequence in this split')
+    crop.add_argument('--crop', type=parse_crop, help='depth frames A:B (half-open)')
+    p.add_argument('--sequence', help='sequence name (default: from the --data file name)')
+    p.add_argument('--window-ms', type=float, default=50.0)
+    p.add_argument('--window-mode', choices=WINDOW_MODES, default='reference')
+    p.add_argument('--rounding', choices=ROUNDING_MODES, default='truncate')
+    p.add_argument('--no-hole-filling', action='store_true',
+                   help='keep the ground truth as is (no area closing)')
+    p.add_argument('--left-topic', default=conversion.DEFAULT_TOPICS['left_events'])
+    p.add_argument('--right-topic', default=conversion.DEFAULT_TOPICS['right_events'])
+    p.add_argument('--depth-topic', default=conversion.DEFAULT_TOPICS['left_depth'])
+    p.add_argument('--unsorted', choices=UNSORTED_POLICIES, default='error',
+                   help='events whose time goes backwards: stop with an error, or drop them')
+    p.add_argument('--compression', choices=COMPRESSIONS, default='gzip')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the conversion; prints the summary, exit status 2 on bad input."""
+    args = build_parser().parse_args(argv)
+    topics = {'left_events': args.left_topic, 'right_events': args.right_topic,
+              'left_depth': args.depth_topic}
+    try:
+        summary = conversion.convert_sequence(
+            args.data, args.gt, args.calib, args.out, sequence=args.sequence, crop=args.crop,
+            split=args.split, window_ms=args.window_ms, window_mode=args.window_mode,
+            rounding=args.rounding, hole_filling=not args.no_hole_filling, topics=topics,
+            compression=args.compression, unsorted=args.unsorted, progress=not args.quiet)
+    except ValueError as exc:  # every input problem is a ValueError naming the file
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    print(conversion.format_summary(summary))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
