@@ -26,6 +26,7 @@ _U32 = struct.Struct('<I')
 _ROS1_HEAD = struct.Struct('<IIII')    # seq, stamp sec, stamp nsec, frame_id length
 _DIMS = struct.Struct('<III')          # height, width, event count
 _CDR_HEAD = struct.Struct('<iII')      # stamp sec, stamp nanosec, frame_id length (incl. NUL)
+_CDR_FIRST = struct.Struct('<HHiIB')   # CDR element 0: x, y, sec, nanosec, polarity
 
 _FIELDS = ['x', 'y', 'sec', 'nsec', 'p']
 #: ROS 1 event: x u16, y u16, ts (sec u32, nsec u32), polarity u8, packed.
@@ -94,24 +95,22 @@ def _decode_frame_id(raw: memoryview, what: str) -> str:
                         f'{err.start})') from None
 
 
-def _events_from_records(parts: list[np.ndarray], count: int) -> Events:
-    """Copy x, y, time and polarity out of record views (in order) into canonical arrays."""
-    x = np.empty(count, np.uint16)
-    y = np.empty(count, np.uint16)
-    t = np.empty(count, np.int64)
-    p = np.empty(count, bool)
-    lo = 0
-    for rec in parts:
-        hi = lo + len(rec)
-        x[lo:hi] = rec['x']
-        y[lo:hi] = rec['y']
-        tt = t[lo:hi]
-        np.multiply(rec['sec'], NS_PER_S, out=tt, dtype=np.int64)
-        tt += rec['nsec']
-        # polarity != 0 -> ON; min(byte, 1) writes valid 0/1 bools at half the cost of != 0
-        np.minimum(rec['p'], 1, out=p[lo:hi].view(np.uint8))
-        lo = hi
-    return Events(x, y, t, p)
+def _fill_events(events: tuple[np.ndarray, ...], lo: int, rec: np.ndarray) -> None:
+    """Copy x, y, time (int64 ns) and polarity of record view ``rec`` into ``events[lo:]``."""
+    x, y, t, p = events
+    hi = lo + len(rec)
+    x[lo:hi] = rec['x']
+    y[lo:hi] = rec['y']
+    tt = t[lo:hi]
+    np.multiply(rec['sec'], NS_PER_S, out=tt, dtype=np.int64)
+    tt += rec['nsec']
+    # polarity != 0 -> ON; min(byte, 1) writes valid 0/1 bools at half the cost of != 0
+    np.minimum(rec['p'], 1, out=p[lo:hi].view(np.uint8))
+
+
+def _new_events(count: int) -> tuple[np.ndarray, ...]:
+    return (np.empty(count, np.uint16), np.empty(count, np.uint16), np.empty(count, np.int64),
+            np.empty(count, bool))
 
 
 def decode_cdr_event_array(data: Buffer) -> EventArrayMsg:
@@ -150,14 +149,16 @@ def decode_cdr_event_array(data: Buffer) -> EventArrayMsg:
     if remain - size > CDR_MAX_TRAILING:
         raise WireError(f'{what}: {remain - size} unexpected bytes after {count} events '
                         f'(message of {len(buf)} bytes is not a dvs_msgs/EventArray)')
-    parts = []
+    arrays = _new_events(count)
     if count:
-        parts.append(np.frombuffer(buf, CDR_FIRST_EVENT, 1, pos))
+        # element 0 has its own layout: read it with struct, the rest through one strided view
+        ex, ey, esec, ensec, epol = _CDR_FIRST.unpack_from(buf, pos)
+        arrays[0][0], arrays[1][0] = ex, ey
+        arrays[2][0], arrays[3][0] = esec * NS_PER_S + ensec, epol != 0
     if count > 1:
-        parts.append(np.ndarray((count - 1,), CDR_LATER_EVENT, buffer=buf,
-                                offset=pos + CDR_SECOND_OFFSET, strides=(CDR_PITCH,)))
-    return EventArrayMsg(sec * NS_PER_S + nsec, frame_id, height, width,
-                         _events_from_records(parts, count))
+        _fill_events(arrays, 1, np.ndarray((count - 1,), CDR_LATER_EVENT, buffer=buf,
+                                           offset=pos + CDR_SECOND_OFFSET, strides=(CDR_PITCH,)))
+    return EventArrayMsg(sec * NS_PER_S + nsec, frame_id, height, width, Events(*arrays))
 
 
 def decode_ros1_event_array(data: Buffer) -> EventArrayMsg:
@@ -183,9 +184,9 @@ def decode_ros1_event_array(data: Buffer) -> EventArrayMsg:
     if remain != size:
         raise WireError(f'{what}: {remain - size} unexpected bytes after {count} events '
                         f'(message of {len(buf)} bytes is not a dvs_msgs/EventArray)')
-    records = np.frombuffer(buf, ROS1_EVENT, count, pos)
-    return EventArrayMsg(sec * NS_PER_S + nsec, frame_id, height, width,
-                         _events_from_records([records], count), seq)
+    arrays = _new_events(count)
+    _fill_events(arrays, 0, np.frombuffer(buf, ROS1_EVENT, count, pos))
+    return EventArrayMsg(sec * NS_PER_S + nsec, frame_id, height, width, Events(*arrays), seq)
 
 
 def _split_stamp(stamp_ns: int, lo: int, hi: int, what: str) -> tuple[int, int]:
