@@ -1,5 +1,7 @@
 """bags.py writes ROS 1 and ROS 2 (sqlite3, mcap) bags and reads them back; bad bags fail."""
+import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,8 +141,15 @@ def test_embedded_definitions_match_ros_dvs_msgs(written):
             conn = next(c for c in reader.connections if c.topic == EV)
             assert conn.digest == store.hash_rihs01(bags.EVENT_ARRAY_TYPE)
             assert 'builtin_interfaces/Time ts' in conn.msgdef.data
+            digest = conn.digest
         meta = (paths[fmt] / 'metadata.yaml').read_text()
         assert 'version: 8' in meta
+    # The hash rosidl computed when it built the real dvs_msgs package (when installed here).
+    built = Path(sys.prefix) / 'share' / 'dvs_msgs' / 'msg' / 'EventArray.json'
+    if built.is_file():
+        hashes = {h['type_name']: h['hash_string']
+                  for h in json.loads(built.read_text())['type_hashes']}
+        assert hashes[bags.EVENT_ARRAY_TYPE] == digest
     with AnyReader([paths['ros1']]) as reader:
         conn = next(c for c in reader.connections if c.topic == EV)
         # md5 of rpg_dvs_ros dvs_msgs/EventArray, as in the MVSEC bags
