@@ -146,7 +146,8 @@ def test_ground_truth_reader_and_validation(tmp_path):
         np.testing.assert_array_equal(gt.timestamps, ts)
         frame = gt.depth(1)
         assert frame.dtype == np.float32 and frame.shape == (4, 5) and np.isnan(frame[0, 0])
-    with pytest.raises(MvsecError, match=r's_gt.hdf5: .*shape \(3, 4, 5\), expected \(N, 260, 346\)'):
+    with pytest.raises(MvsecError,
+                       match=r"s_gt.hdf5: .*shape \(3, 4, 5\), expected \(N, 260, 346\)"):
         MvsecGroundTruth(path)
     bad = write_gt(tmp_path / 'ts_gt.hdf5', depth, ts[:2])
     with pytest.raises(MvsecError, match=r'ts_gt.hdf5: .*_ts has shape \(2,\), expected \(3,\)'):
