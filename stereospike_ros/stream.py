@@ -8,6 +8,7 @@ the grid of multiples of ``1 / rate_hz`` (anchored at time 0: every run and both
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import threading
 import time
@@ -346,6 +347,12 @@ class StereoWindower:
             if self._rect[side] is None:
                 self._rect[side] = encoding.Rectifier(self.width, self.height)
         return self._rect['left'], self._rect['right']
+
+    @contextlib.contextmanager
+    def guard(self, generation: int):
+        """Hold off resets while publishing; yields whether ``generation`` is still current."""
+        with self._lock:
+            yield generation == self.generation
 
     def stats(self) -> dict:
         """A snapshot of the counters plus buffer sizes and the generation."""

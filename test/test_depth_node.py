@@ -1,0 +1,352 @@
+"""The depth node as a real process over real DDS: offline-identical depth, bad input, parameters.
+
+The node runs as ``python -m stereospike_ros.depth_node`` with a tiny checkpoint; this process
+publishes dvs_msgs/EventArray as raw CDR bytes (wire.encode_cdr_event_array) and reads the depth
+outputs and /diagnostics.
+"""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from dvs_msgs.msg import EventArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from stereospike_ros import depth_node, ros_images, wire  # noqa: E402
+from stereospike_ros.events import Events  # noqa: E402
+from stereospike_ros.stream import StreamConfig  # noqa: E402
+
+pytestmark = pytest.mark.ros
+ROOT = Path(__file__).resolve().parents[1]
+MS = 1_000_000
+T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS       # MVSEC-like absolute time, off the grid
+W, H = 346, 260
+
+
+# ------------------------------------------------------------------------------------ helpers
+def make_events(t_start, t_stop, rate_per_s, seed, beyond=0):
+    """Random events in [t_start, t_stop) ns; ``beyond`` of them outside the sensor."""
+    rng = np.random.default_rng(seed)
+    n = int((t_stop - t_start) / 1e9 * rate_per_s)
+    t = np.sort(rng.integers(t_start, t_stop, n)).astype(np.int64)
+    x = rng.integers(0, W, n).astype(np.uint16)
+    y = rng.integers(0, H, n).astype(np.uint16)
+    if beyond:
+        idx = rng.choice(n, min(beyond, n), replace=False)
+        x[idx] = W + 20
+        y[idx[::2]] = H + 5
+    return Events(x, y, t, rng.random(n) < 0.5)
+
+
+def cdr(events, stamp_ns):
+    """Raw CDR bytes of an EventArray holding ``events``."""
+    return wire.encode_cdr_event_array(wire.EventArrayMsg(stamp_ns, 'davis', H, W, events))
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory):
+    """A randomly initialised binocular model at 1/32 width, saved in our checkpoint format."""
+    import torch
+    from stereospike_ros.checkpoint import save_checkpoint
+    from stereospike_ros.model import ModelConfig, build_model
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(width=1 / 32))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith('bias'):      # positive depths, so few pixels become NaN
+                param.fill_(2.0)
+            else:                           # stronger weights: sparse events make spikes
+                param.mul_(5.0)
+    path = tmp_path_factory.mktemp('ckpt') / 'tiny.pt'
+    save_checkpoint(path, model, {'note': 'test'})
+    return str(path)
+
+
+class NodeProcess:
+    """``python -m stereospike_ros.depth_node`` in namespace ``ns``; always cleaned up."""
+
+    def __init__(self, log_dir, ns, checkpoint, *params):
+        self.ns = ns
+        self.log_path = Path(log_dir) / f'node{ns.replace("/", "_")}.log'
+        cmd = [sys.executable, '-m', 'stereospike_ros.depth_node', '--ros-args',
+               '--params-file', str(ROOT / 'config' / 'depth.yaml'),
+               '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu', '-r', f'__ns:={ns}']
+        for p in params:
+            cmd += ['-p', p]
+        self._log = open(self.log_path, 'w')
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def log(self):
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout=120.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if 'ready:' in self.log():
+                return
+            assert self.proc.poll() is None, f'node exited early:\n{self.log()}'
+            time.sleep(0.2)
+        raise AssertionError(f'node not ready within {timeout} s:\n{self.log()}')
+
+    def rss_mb(self):
+        with open(f'/proc/{self.proc.pid}/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+        raise AssertionError('no VmRSS')
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class Harness:
+    """This process's ROS side: raw event publishers, depth / info / diagnostics subscribers."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('test_harness', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+        self.pubs = {side: self.node.create_publisher(EventArray, f'{ns}/{side}/events',
+                                                      reliable) for side in ('left', 'right')}
+        self.depth, self.info, self.diag = [], [], {}
+        self.node.create_subscription(Image, f'{ns}/depth/image', self.depth.append, reliable)
+        self.node.create_subscription(CameraInfo, f'{ns}/depth/camera_info', self.info.append,
+                                      reliable)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self._running = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while self._running:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_diag(self, msg):
+        for status in msg.status:
+            if status.name == f'{self.ns}/stereospike_depth: pipeline':
+                self.diag = {kv.key: kv.value for kv in status.values}
+                self.diag['_level'] = status.level
+
+    def counter(self, key):
+        return int(self.diag.get(key, 0))
+
+    def wait(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f'timed out waiting for {what}; diagnostics: {self.diag}')
+
+    def wait_subscribed(self, timeout=30.0):
+        self.wait(lambda: all(p.get_subscription_count() > 0 for p in self.pubs.values()),
+                  timeout, 'the node to subscribe')
+        self.wait(lambda: self.diag, timeout, 'diagnostics')
+
+    def stream(self, streams, t_start, t_stop, step_ns=10 * MS, sides=('left', 'right')):
+        """Publish ``streams`` in messages of ``step_ns`` paced at real time."""
+        start = time.monotonic()
+        for k, lo in enumerate(range(t_start, t_stop, step_ns)):
+            for side in sides:
+                self.pubs[side].publish(cdr(streams[side].time_slice(lo, lo + step_ns),
+                                            lo + step_ns))
+            delay = start + (k + 1) * step_ns / 1e9 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def close(self):
+        self._running = False
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture(scope='module')
+def main_node(tmp_path_factory, tiny_checkpoint):
+    ns = f'/t{os.getpid()}main'
+    node = NodeProcess(tmp_path_factory.mktemp('logs'), ns, tiny_checkpoint,
+                       'rate_hz:=10.0', 'window_ms:=50.0')
+    harness = None
+    try:
+        node.wait_ready()
+        harness = Harness(ns)
+        harness.wait_subscribed()
+        yield node, harness
+    finally:
+        if harness is not None:
+            harness.close()
+        node.stop()
+
+
+# ------------------------------------------------------------------------------------ tests
+def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, tiny_checkpoint):
+    from stereospike_ros.encoding import Rectifier, encode_window
+    from stereospike_ros.inference import Predictor
+    node, ros = main_node
+    t_stop = T0 + 2000 * MS
+    streams = {'left': make_events(T0, t_stop, 20_000, 1),
+               'right': make_events(T0, t_stop, 20_000, 2)}
+    ros.stream(streams, T0, t_stop)
+    expected = [e for e in range(-(-(T0 + 50 * MS) // (100 * MS)) * 100 * MS, t_stop + 1,
+                                 100 * MS)]
+    ros.wait(lambda: ros.counter('windows_cut') >= len(expected) and
+             ros.counter('windows_published') + ros.counter('windows_skipped') >= len(expected)
+             and len(ros.depth) == ros.counter('windows_published'), 30.0, 'all windows')
+    stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth]
+    assert ros.counter('windows_cut') == len(expected)
+    assert set(stamps) <= set(expected) and stamps == sorted(stamps)
+    # Latest-window-wins may skip windows on a busy CPU, but most arrive and all are counted.
+    assert len(stamps) >= len(expected) // 2, (stamps, ros.diag)
+    assert len(stamps) + ros.counter('windows_skipped') == len(expected)
+    assert ros.counter('resets') == 0 and ros.counter('malformed_left') == 0
+    float(ros.diag['inference_latency_p95_ms'])
+    assert float(ros.diag['end_to_end_latency_p50_ms']) > 0
+    assert float(ros.diag['events_per_s_left']) >= 0
+    ros.wait(lambda: len(ros.info) >= len(ros.depth), 5.0, 'camera_info')
+    info = {ros_images.time_to_ns(m.header.stamp): m for m in ros.info}
+    for m in ros.depth:
+        stamp = ros_images.time_to_ns(m.header.stamp)
+        assert m.header.frame_id == 'davis_left_optical_frame' and m.encoding == '32FC1'
+        assert info[stamp].header.frame_id == m.header.frame_id
+        assert (info[stamp].width, info[stamp].height) == (W, H)
+        assert info[stamp].p[0] == pytest.approx(depth_node.MVSEC_FX)
+    # The same windows offline: encode_window + Predictor.
+    rect = Rectifier(W, H)
+    counts = np.stack([encode_window(streams['left'].time_slice(s - 50 * MS, s),
+                                     streams['right'].time_slice(s - 50 * MS, s),
+                                     rect, rect)[0] for s in stamps])
+    offline = Predictor(tiny_checkpoint, device='cpu', warmup_shape=None).predict(counts)
+    offline = np.where(offline > 0, offline, np.nan)
+    for m, ref in zip(ros.depth, offline):
+        got = ros_images.image_to_numpy(m)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert np.isfinite(offline).mean() > 0.5 and np.nanstd(offline[0]) > 0
+    assert not np.allclose(offline[0], offline[-1], equal_nan=True)   # depends on the events
+
+
+def test_parameters_are_validated_at_runtime(main_node):
+    node, ros = main_node
+    client = AsyncParameterClient(ros.node, f'{node.ns}/stereospike_depth')
+    assert client.wait_for_services(timeout_sec=20.0)
+
+    def set_one(name, value):
+        future = client.set_parameters([Parameter(name, value=value)])
+        deadline = time.monotonic() + 20
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return future.result().results[0]
+
+    assert not set_one('rate_hz', -1.0).successful
+    assert not set_one('window_ms', 0.0).successful
+    bad = set_one('colorize_min_m', 50.0)
+    assert not bad.successful and 'colorize' in bad.reason
+    assert not set_one('checkpoint', '/elsewhere.pt').successful      # read-only
+    assert set_one('window_ms', 25.0).successful
+    ros.wait(lambda: ros.counter('resets') >= 1, 5.0, 'the stream restart')
+    assert node.proc.poll() is None
+
+
+@pytest.mark.parametrize('param,word', [('rate_hz:=0.0', 'rate_hz'),
+                                        ('window_ms:=-5.0', 'window_ms'),
+                                        ('device:=gpu', 'device'),
+                                        ('rounding:=nearest', 'rounding')])
+def test_invalid_parameters_refused_at_start(tmp_path, param, word):
+    node = NodeProcess(tmp_path, f'/t{os.getpid()}bad', '/nonexistent.pt', param)
+    try:
+        rc = node.proc.wait(timeout=60)
+    finally:
+        node.stop()
+    assert rc != 0
+    assert word in node.log(), node.log()
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    node = NodeProcess(tmp_path, f'/t{os.getpid()}nockpt', str(tmp_path / 'missing.pt'))
+    try:
+        rc = node.proc.wait(timeout=60)
+    finally:
+        node.stop()
+    assert rc == 2 and 'checkpoint' in node.log() and 'missing.pt' in node.log()
+
+
+def test_bad_input_keeps_the_node_running_and_is_counted(tmp_path, tiny_checkpoint):
+    ns = f'/t{os.getpid()}bad_input'
+    node = NodeProcess(tmp_path, ns, tiny_checkpoint, 'rate_hz:=10.0',
+                       'max_events_per_window:=5000', 'max_wait_ms:=100.0')
+    ros = None
+    try:
+        node.wait_ready()
+        ros = Harness(ns)
+        ros.wait_subscribed()
+        base = {s: make_events(T0, T0 + 600 * MS, 50_000, i, beyond=300)
+                for i, s in enumerate(('left', 'right'))}
+        ros.stream(base, T0, T0 + 300 * MS)
+        # Malformed messages: garbage, a truncated valid message, an absurd event count.
+        good = cdr(base['left'].time_slice(T0 + 300 * MS, T0 + 310 * MS), T0 + 310 * MS)
+        for raw in (b'garbage!', good[:len(good) - 7], good[:40] + b'\xff' * 8):
+            ros.pubs['left'].publish(raw)
+        ros.stream(base, T0 + 300 * MS, T0 + 600 * MS)
+        ros.wait(lambda: ros.counter('malformed_left') >= 3 and
+                 ros.counter('encode_beyond_sensor') > 0, 10.0, 'malformed / beyond counts')
+        rss_before = node.rss_mb()
+        # The right camera goes silent for 0.5 s.
+        silent = {'left': make_events(T0 + 600 * MS, T0 + 1100 * MS, 50_000, 5)}
+        ros.stream(silent, T0 + 600 * MS, T0 + 1100 * MS, sides=('left',))
+        ros.wait(lambda: ros.counter('windows_timeout_right_silent') >= 1, 10.0,
+                 'a silent-camera timeout')
+        # A 10x event storm on both cameras.
+        storm = {s: make_events(T0 + 1100 * MS, T0 + 1600 * MS, 500_000, 6 + i)
+                 for i, s in enumerate(('left', 'right'))}
+        ros.stream(storm, T0 + 1100 * MS, T0 + 1600 * MS)
+        ros.wait(lambda: ros.counter('dropped_window_overflow_left') > 0, 10.0,
+                 'storm drops')
+        cfg = StreamConfig(rate_hz=10.0, max_events_per_window=5000)
+        assert ros.counter('buffered_left') <= cfg.buffer_capacity
+        # Time goes back by 10 s (bag loop / driver restart).
+        before_reset = len(ros.depth)
+        back = T0 - 10_000 * MS
+        again = {s: make_events(back, back + 500 * MS, 50_000, 9 + i)
+                 for i, s in enumerate(('left', 'right'))}
+        ros.stream(again, back, back + 500 * MS)
+        ros.wait(lambda: ros.counter('resets') >= 1 and any(
+            ros_images.time_to_ns(m.header.stamp) < T0 for m in ros.depth), 15.0,
+            'depth after the reset')
+        time.sleep(0.5)
+        assert node.proc.poll() is None, node.log()
+        assert node.rss_mb() - rss_before < 150, (rss_before, node.rss_mb())
+        stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth]
+        first_new = next(i for i, s in enumerate(stamps) if s < T0)
+        assert first_new >= 1 and before_reset >= 1
+        # No depth of the old timeline after the first depth of the new one.
+        assert all(s < T0 for s in stamps[first_new:]), stamps
+        assert all(np.diff(stamps[:first_new]) > 0) and all(np.diff(stamps[first_new:]) > 0)
+        assert ros.counter('resets') == 1
+        assert int(ros.diag['generation']) == 1
+    finally:
+        if ros is not None:
+            ros.close()
+        node.stop()
