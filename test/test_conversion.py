@@ -82,7 +82,7 @@ def test_hdf5_conversion_contents(sequence, tmp_path):
         np.testing.assert_array_equal(tf.timestamps, ns_to_seconds(sequence['rec_ns'][2:11]))
         depth = tf.depth(slice(None))
         for i in range(9):
-            want_depth = conversion.fill_holes(sequence["depth"][2 + i])
+            want_depth = conversion.fill_holes(sequence['depth'][2 + i])
             np.testing.assert_array_equal(depth[i], want_depth)
         assert not np.isnan(depth[:, 4:6, 4:6]).any() and np.isnan(depth[:, :, 12:]).all()
         attrs = tf.attrs

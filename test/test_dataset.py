@@ -1,0 +1,39 @@
+"""TensorsDataset: lazy reads, indices, float32 tensors, DataLoader with worker processes."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from stereospike_ros.dataset import TensorsDataset
+from stereospike_ros.tensors import TensorsError
+from test_tensors import write_tensors
+
+
+def test_items_and_indices(tmp_path):
+    path = write_tensors(tmp_path / 'd.h5', n=5)
+    ds = TensorsDataset(path, indices=[4, 1])
+    assert len(ds) == 2
+    x, y = ds[0]
+    assert x.dtype == torch.float32 and y.dtype == torch.float32
+    assert tuple(x.shape) == (4, 2, 3) and tuple(y.shape) == (2, 3)
+    assert x[0, 0, 0].item() == 4 * 24
+    assert ds[-1][0][0, 0, 0].item() == 24
+    with pytest.raises(IndexError):
+        ds[2]
+    with pytest.raises(TensorsError, match='outside'):
+        TensorsDataset(path, indices=[5])
+    ds2 = pickle.loads(pickle.dumps(ds))            # handle never pickled
+    assert torch.equal(ds2[1][0], ds[1][0])
+
+
+def test_dataloader_with_workers(tmp_path):
+    path = write_tensors(tmp_path / 'w.h5', n=6)
+    ds = TensorsDataset(path)
+    ds[0]                                          # parent opened its own handle first
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
+    xs = torch.cat([x for x, _ in loader])
+    assert xs.shape == (6, 4, 2, 3)
+    want = np.arange(6 * 24, dtype=np.float32).reshape(6, 4, 2, 3)
+    assert torch.equal(xs, torch.from_numpy(want))
