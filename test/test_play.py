@@ -1,0 +1,171 @@
+"""Bag player: raw CDR forwarding (ROS 1 converted), timing, options; bags played into the node."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+from dvs_msgs.msg import EventArray  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from stereospike_ros import bags, play, ros_images, wire  # noqa: E402
+from test_depth_node import (MS, ROOT, T0, Harness, NodeProcess, make_events,  # noqa: E402
+                             tiny_checkpoint)
+
+pytestmark = pytest.mark.ros
+LEFT, RIGHT, DEPTH = (bags.MVSEC_TOPICS[k] for k in ('left_events', 'right_events',
+                                                     'left_depth'))
+SW, SH = 128, 96            # a small sensor keeps the node's inference fast
+__all__ = ['tiny_checkpoint']
+
+
+def write_bag(path, fmt, seconds=1.0, step_ms=10, depth=False, width=SW, height=SH):
+    """A stereo event bag (record time = stamp = end of each message's span); returns streams."""
+    stop = T0 + int(seconds * 1000) * MS
+    streams = {LEFT: make_events(T0, stop, 20_000, 11), RIGHT: make_events(T0, stop, 20_000, 12)}
+    for ev in streams.values():
+        ev.x[:] %= width
+        ev.y[:] %= height
+    with bags.EventBagWriter(path, fmt) as writer:
+        for lo in range(T0, stop, step_ms * MS):
+            stamp = lo + step_ms * MS
+            for topic, ev in streams.items():
+                writer.write_events(topic, stamp, wire.EventArrayMsg(
+                    stamp, 'davis', height, width, ev.time_slice(lo, stamp)))
+            if depth and (stamp - T0) % (50 * MS) == 0:
+                writer.write_depth(DEPTH, stamp, stamp,
+                                   np.full((height, width), (stamp - T0) / 1e9, np.float32),
+                                   'davis_left')
+    return streams
+
+
+class Listener:
+    """Raw event and typed depth subscribers in this process, spun in a thread."""
+
+    def __init__(self, remap_ns=''):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('play_listener', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+        self.raw = {LEFT: [], RIGHT: []}
+        self.depth = []
+        for topic in (LEFT, RIGHT):
+            self.node.create_subscription(
+                EventArray, remap_ns + topic,
+                lambda data, t=topic: self.raw[t].append((time.monotonic(), data)), qos,
+                raw=True)
+        self.node.create_subscription(Image, remap_ns + DEPTH, self.depth.append, qos)
+        self._running = True
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while self._running:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def close(self):
+        self._running = False
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def test_ros1_bag_is_forwarded_as_cdr_bytes_at_recorded_timing(tmp_path):
+    path = tmp_path / 'seq.bag'
+    streams = write_bag(path, 'ros1', seconds=0.5, depth=True)
+    listener = Listener('/fwd')
+    pnode = rclpy.create_node('player_under_test', context=listener.context)
+    try:
+        opts = play.PlayOptions(str(path), topics=[LEFT, RIGHT, DEPTH], rate=2.0,
+                                remap={t: '/fwd' + t for t in (LEFT, RIGHT, DEPTH)},
+                                wait_for_subscribers=20.0, progress=False)
+        start = time.monotonic()
+        counts = play.play(pnode, opts)
+        elapsed = time.monotonic() - start
+        opts.start_offset, opts.rate, opts.wait_for_subscribers = 0.3, 4.0, 0.0
+        skipped = play.play(pnode, opts)       # records from first + 0.3 s on: 310..500 ms
+        deadline = time.monotonic() + 10
+        while len(listener.raw[RIGHT]) < 70 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pnode.destroy_node()
+        listener.close()
+    assert counts['messages'] == 2 * 50 + 10 and counts['loops'] == 1
+    assert skipped['messages'] == 2 * 20 + 4
+    assert elapsed >= 0.5 / 2.0 * 0.9          # paced by record time, not as fast as possible
+    for topic in (LEFT, RIGHT):
+        assert len(listener.raw[topic]) == 70
+        msgs = [wire.decode_cdr_event_array(data) for _, data in listener.raw[topic][:50]]
+        got = np.concatenate([m.events.t for m in msgs])
+        np.testing.assert_array_equal(got, streams[topic].t)
+        np.testing.assert_array_equal(np.concatenate([m.events.x for m in msgs]),
+                                      streams[topic].x)
+        assert [m.stamp_ns for m in msgs] == [T0 + (k + 1) * 10 * MS for k in range(50)]
+        # Exactly the bytes a ROS 2 bag would hold: the converted CDR.
+        assert listener.raw[topic][0][1] == wire.encode_cdr_event_array(msgs[0])
+    assert len(listener.depth) == 14
+    d = listener.depth[2]
+    assert ros_images.time_to_ns(d.header.stamp) == T0 + 150 * MS
+    np.testing.assert_allclose(ros_images.image_to_numpy(d), 0.15, rtol=1e-6)
+
+
+def test_player_refuses_bad_arguments(tmp_path):
+    with pytest.raises(play.PlayError):
+        play.parse_remap(['/a:/b'])
+    assert play.parse_remap(['/a:=/b']) == {'/a': '/b'}
+    with pytest.raises(play.PlayError):
+        play.PlayOptions('x', rate=0).validate()
+    with pytest.raises(play.PlayError):
+        play.PlayOptions('x', start_offset=-1).validate()
+    proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play',
+                           str(tmp_path / 'missing.bag'), '--quiet'],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and 'missing.bag' in proc.stderr
+    path = tmp_path / 'one.bag'
+    write_bag(path, 'ros1', seconds=0.05)
+    proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(path),
+                           '--topics', '/nope', '--quiet'],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and '/nope' in proc.stderr
+
+
+def test_bags_played_into_the_node_give_one_depth_per_window(tmp_path, tiny_checkpoint):
+    ros2_bag, ros1_bag = tmp_path / 'seq_ros2', tmp_path / 'seq.bag'
+    write_bag(ros2_bag, 'sqlite3')
+    write_bag(ros1_bag, 'ros1')
+    ns = f'/t{os.getpid()}play'
+    node = NodeProcess(tmp_path, ns, tiny_checkpoint, 'rate_hz:=10.0', f'width:={SW}',
+                       f'height:={SH}')
+    ros = None
+    try:
+        node.wait_ready()
+        ros = Harness(ns)
+        ros.wait_subscribed()
+        remap = ['--remap', f'{LEFT}:={ns}/left/events', '--remap', f'{RIGHT}:={ns}/right/events']
+        expected = list(range(T0 - 7 * MS + 100 * MS, T0 + 1000 * MS + 1, 100 * MS))
+        for bag, extra, passes in ((ros2_bag, ['--loop', '--loops', '2'], 2), (ros1_bag, [], 1)):
+            before = len(ros.depth)
+            subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(bag), '--quiet',
+                            '--wait-for-subscribers', '20'] + remap + extra,
+                           check=True, cwd=ROOT, timeout=90)
+            ros.wait(lambda: len(ros.depth) >= before + passes * len(expected), 20.0,
+                     f'depth from {bag.name}')
+            time.sleep(0.3)
+            stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth[before:]]
+            assert stamps == expected * passes, (bag.name, stamps)
+        assert ros.counter('resets') == 2            # each replay of the bag's time is a reset
+        assert ros.counter('malformed_left') == 0
+        assert all((m.width, m.height) == (SW, SH) for m in ros.depth)
+    finally:
+        if ros is not None:
+            ros.close()
+        node.stop()
