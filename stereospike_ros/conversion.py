@@ -24,7 +24,7 @@ from tqdm import tqdm
 from stereospike_ros import splits
 from stereospike_ros.encoding import ROUNDING_MODES, Rectifier
 from stereospike_ros.events import ns_to_seconds
-from stereospike_ros.mvsec import MvsecData, MvsecGroundTruth
+from stereospike_ros.mvsec import DEFAULT_CHUNK, MvsecData, MvsecGroundTruth
 from stereospike_ros.tensors import COMPRESSIONS, TensorsWriter
 from stereospike_ros.windows import (PARTITION_KEYS, REFERENCE, STAT_KEYS, UNSORTED_POLICIES,
                                      WINDOW_MODES, WindowGrid, iter_stereo_windows)
@@ -200,7 +200,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
                      window_ms: float = 50.0, window_mode: str = REFERENCE,
                      rounding: str = 'truncate', hole_filling: bool = True,
                      topics: dict | None = None, compression: str = 'gzip',
-                     unsorted: str = 'error', chunk: int = 1_000_000,
+                     unsorted: str = 'error', chunk: int = DEFAULT_CHUNK,
                      progress: bool = True) -> dict:
     """Convert one sequence into the tensors file ``out`` (atomically); returns a summary dict.
 
@@ -261,7 +261,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
                     chunks = [_hdf5_chunks(mv, side, grid, reader[side], chunk)
                               for side in ('left', 'right')]
                     _write_inputs(writer, chunks, grid, rect_l, rect_r, unsorted, win_stats,
-                                  progress)
+                                  progress, check_order=False)
             else:
                 chunks = [_bag_chunks(data, topics[f'{side}_events'], grid, reader[side])
                           for side in ('left', 'right')]
@@ -295,9 +295,10 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
 
 
 def _write_inputs(writer: TensorsWriter, chunks: list, grid: WindowGrid, rect_l: Rectifier,
-                  rect_r: Rectifier, unsorted: str, stats: dict, progress: bool) -> None:
+                  rect_r: Rectifier, unsorted: str, stats: dict, progress: bool,
+                  check_order: bool = True) -> None:
     for k, counts in tqdm(iter_stereo_windows(chunks[0], chunks[1], grid, rect_l, rect_r,
-                                              unsorted, stats),
+                                              unsorted, stats, check_order),
                           total=len(grid), desc='windows', unit='win', disable=not progress):
         writer.inputs[k] = counts
 

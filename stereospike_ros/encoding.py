@@ -58,6 +58,10 @@ class Rectifier:
         # Second half of the table: the same pixels in the OFF channel (offset H*W).
         off = np.where(lut >= 0, lut + width * height, lut).astype(np.int32)
         self._lut2 = np.concatenate([lut, off])
+        # Same table with drops sent to "trash" bins after the count image (see lookup).
+        self.trash = 2 * width * height
+        self._lut_trash = np.where(self._lut2 >= 0, self._lut2,
+                                   self.trash - 1 - self._lut2).astype(np.int32)
 
     @staticmethod
     def _build(xr: np.ndarray, yr: np.ndarray, width: int, height: int,
@@ -75,11 +79,13 @@ class Rectifier:
         lut[edge] = _RECT_EDGE
         return lut
 
-    def lookup(self, x: np.ndarray, y: np.ndarray, on: np.ndarray) -> np.ndarray:
+    def lookup(self, x: np.ndarray, y: np.ndarray, on: np.ndarray,
+               trash: bool = False) -> np.ndarray:
         """Count-image codes ``ch*H*W + y_r*W + x_r`` (int32) of raw integer ``x, y`` and ON flags.
 
         Dropped events keep their place with a negative code: -1 out of range, -2 rectified onto
-        column W / row H, -3 raw coordinate beyond the sensor (see :func:`drop_counts`).
+        column W / row H, -3 raw coordinate beyond the sensor (see :func:`drop_counts`). With
+        ``trash`` they get codes ``self.trash + 0 / 1 / 2`` instead (bincount-able, no compaction).
         """
         w, h = self.width, self.height
         x = np.asarray(x)
@@ -95,9 +101,9 @@ class Rectifier:
         if int(x.max()) >= w or int(y.max()) >= h or int(x.min()) < 0 or int(y.min()) < 0:
             inside = (x < w) & (y < h) & (x >= 0) & (y >= 0)
             raw[~inside] = 0
-        codes = self._lut2[raw]
+        codes = (self._lut_trash if trash else self._lut2)[raw]
         if inside is not None:
-            codes[~inside] = _BEYOND_SENSOR
+            codes[~inside] = self.trash - 1 - _BEYOND_SENSOR if trash else _BEYOND_SENSOR
         return codes
 
     def codes(self, x: np.ndarray, y: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -140,16 +146,25 @@ def counts_from_codes(codes: np.ndarray, width: int, height: int, out: np.ndarra
     counts = np.bincount(codes, minlength=size)
     if len(counts) > size:
         raise ValueError(f'code {len(counts) - 1} beyond a (2, {height}, {width}) count image')
+    if not accumulate:
+        out[...] = 0
+    return out, add_counts(counts, out)
+
+
+def add_counts(counts: np.ndarray, out: np.ndarray) -> int:
+    """Add int64 per-pixel ``counts`` to the uint16 image ``out`` in place, saturating at 65535.
+
+    Returns the number of events clipped (never wrapped).
+    """
     flat = out.reshape(-1)
-    if accumulate:
-        counts += flat
+    total = counts + flat
     clipped = 0
-    if len(codes) and counts.max() > COUNT_MAX:
-        over = counts > COUNT_MAX
-        clipped = int((counts[over] - COUNT_MAX).sum())
-        np.minimum(counts, COUNT_MAX, out=counts)
-    flat[:] = counts
-    return out, clipped
+    if len(total) and total.max() > COUNT_MAX:
+        over = total > COUNT_MAX
+        clipped = int((total[over] - COUNT_MAX).sum())
+        np.minimum(total, COUNT_MAX, out=total)
+    flat[:] = total
+    return clipped
 
 
 def bin_counts(flat: np.ndarray, on: np.ndarray, width: int, height: int,

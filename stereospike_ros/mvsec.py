@@ -23,6 +23,9 @@ SIDES = ('left', 'right')
 EVENTS_KEY = 'davis/{side}/events'
 DEPTH_KEY = 'davis/left/depth_image_rect'
 DEPTH_TS_KEY = 'davis/left/depth_image_rect_ts'
+#: Rows per chunk of :meth:`MvsecData.chunks`: 2**18 rows (8 MiB) keep a chunk's passes in cache
+#: (measured ~10 % faster than 1 M rows, bench/bench_convert.py).
+DEFAULT_CHUNK = 262_144
 
 
 class MvsecError(ValueError):
@@ -135,7 +138,7 @@ class MvsecData:
         return a, max(a, b)
 
     def chunks(self, side: str, start_s: float | None = None, stop_s: float | None = None,
-               chunk: int = 1_000_000) -> Iterator[MvsecChunk]:
+               chunk: int = DEFAULT_CHUNK) -> Iterator[MvsecChunk]:
         """Valid events with ``start_s <= t < stop_s`` as :class:`MvsecChunk` s, in file order.
 
         Each chunk's ``drops`` counts ``read`` rows and ``non_finite``, ``beyond_sensor``,
@@ -146,7 +149,9 @@ class MvsecData:
         a, b = self.row_range(side, start_s, stop_s)
         last = -np.inf
         w, h = self.width, self.height
-        buf = np.empty((min(chunk, max(b - a, 1)), 4), ds.dtype)
+        size = min(chunk, max(b - a, 1))
+        buf = np.empty((size, 4), ds.dtype)      # both buffers reused: no page faults per chunk
+        cols = np.empty((4, size), ds.dtype)
         for r0 in range(a, b, chunk):
             r1 = min(b, r0 + chunk)
             n = r1 - r0
@@ -156,7 +161,8 @@ class MvsecData:
             except Exception as exc:
                 raise MvsecError(f'{self.path}: cannot read {ds.name} rows {r0}:{r1} '
                                  f'({exc})') from None
-            x, y, t, p = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+            np.copyto(cols[:, :n], rows.T)
+            x, y, t, p = cols[:, :n]
             drops = {'read': n, 'non_finite': 0, 'beyond_sensor': 0, 'unsorted': 0}
             bad = first_unsorted(t, last)
             keep = None
@@ -174,20 +180,21 @@ class MvsecData:
                 drops['unsorted'] += int(np.count_nonzero(finite_t & ~keep))
             else:
                 last = float(t[-1])
-            # NaN and inf fail these comparisons, so this also drops non-finite coordinates.
-            valid = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-            if keep is not None:
-                valid &= keep
-            n_valid = int(np.count_nonzero(valid))
-            if n_valid != n:
+            # min/max propagate NaN and NaN fails every comparison, so non-finite coordinates
+            # always take the checking path.
+            if keep is not None or not (x.min() >= 0 and x.max() < w and
+                                        y.min() >= 0 and y.max() < h):
+                valid = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+                if keep is not None:
+                    valid &= keep
                 rejected = ~valid if keep is None else ~valid & keep
                 xr, yr = x[rejected], y[rejected]
                 nonfin = int(np.count_nonzero(~(np.isfinite(xr) & np.isfinite(yr))))
                 drops['non_finite'] += nonfin
                 drops['beyond_sensor'] += len(xr) - nonfin
                 x, y, t, p = x[valid], y[valid], t[valid], p[valid]
-            yield MvsecChunk(x.astype(np.uint16), y.astype(np.uint16),
-                             np.ascontiguousarray(t), p == 1, drops)
+            # every yielded array is new: nothing aliases the reused buffers
+            yield MvsecChunk(x.astype(np.uint16), y.astype(np.uint16), t.copy(), p == 1, drops)
 
     def events(self, side: str, start_s: float | None = None, stop_s: float | None = None,
                chunk: int = 1_000_000) -> Iterator[tuple[Events, dict]]:

@@ -24,7 +24,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from stereospike_ros.encoding import Rectifier, counts_from_codes, drop_counts
+from stereospike_ros.encoding import Rectifier, add_counts
 from stereospike_ros.events import Events
 
 REFERENCE = 'reference'
@@ -128,10 +128,11 @@ class CameraWindower:
     """
 
     def __init__(self, grid: WindowGrid, rectifier: Rectifier, name: str = 'camera',
-                 unsorted: str = 'error') -> None:
+                 unsorted: str = 'error', check_order: bool = True) -> None:
         if unsorted not in UNSORTED_POLICIES:
             raise WindowError(f'unsorted policy must be one of {UNSORTED_POLICIES}')
         self.grid, self.rect, self.name, self.unsorted = grid, rectifier, name, unsorted
+        self.check_order = check_order  # False only for sources that already enforce it
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.t0: float | None = None
         self.next_k = 0
@@ -159,7 +160,7 @@ class CameraWindower:
         st['read'] += n
         if n == 0:
             return []
-        bad = first_unsorted(seconds, self._last)
+        bad = first_unsorted(seconds, self._last) if self.check_order else -1
         if bad >= 0:
             if self.unsorted == 'error':
                 before = seconds[bad - 1] if bad else self._last
@@ -182,31 +183,38 @@ class CameraWindower:
             if i1 - i0 != len(seconds):
                 x, y, seconds, on = x[i0:i1], y[i0:i1], seconds[i0:i1], on[i0:i1]
         if len(seconds):
-            codes = self.rect.lookup(x, y, on)
-            keep = codes >= 0
-            if not np.all(keep):
-                for key, value in drop_counts(codes[~keep]).items():
-                    st[key] += value
-                codes, seconds = codes[keep], seconds[keep]
-        if len(seconds):
-            self._bin(codes, seconds)
+            codes = self.rect.lookup(x, y, on, trash=True)
+            trash = self.rect.trash
+            dropped = codes >= trash
+            n_drop = int(np.count_nonzero(dropped))
+            if n_drop:
+                cats = np.bincount(codes[dropped] - trash, minlength=3)
+                st['out_of_range'] += int(cats[0] + cats[1])
+                st['rect_edge'] += int(cats[1])
+                st['beyond_sensor'] += int(cats[2])
+            if n_drop < len(codes):
+                self._bin(codes, seconds, len(codes) - n_drop, dropped if n_drop else None)
         return self._complete(self._last)
 
     def feed_events(self, events: Events) -> list[tuple[int, np.ndarray | None]]:
         """:meth:`feed` for an :class:`Events` chunk (times converted with ``Events.seconds``)."""
         return self.feed(events.x, events.y, events.seconds, events.p)
 
-    def _bin(self, codes: np.ndarray, seconds: np.ndarray) -> None:
-        g, st = self.grid, self.stats
+    def _bin(self, codes: np.ndarray, seconds: np.ndarray, n_valid: int,
+             dropped: np.ndarray | None) -> None:
+        """Add a chunk's codes (drops in the trash bins) to its windows and do the accounting."""
+        g, st, trash = self.grid, self.stats, self.rect.trash
         if g.reference:
             if self.t0 is None:
-                self.t0 = float(seconds[0])
+                first = 0 if dropped is None else int(np.argmin(dropped))
+                self.t0 = float(seconds[first])
             v = seconds - self.t0
         else:
             v = seconds
         lo = np.searchsorted(v, g.starts, self._lo_side)
         hi = np.searchsorted(v, g.ends, self._hi_side)
         w, h = self.rect.width, self.rect.height
+        covered = 0
         for k in np.flatnonzero(hi > lo):
             k = int(k)
             if k < self.next_k:  # cannot happen for time-ordered input
@@ -214,18 +222,29 @@ class CameraWindower:
             acc = self._open.get(k)
             if acc is None:
                 acc = self._open[k] = np.zeros((2, h, w), np.uint16)
-            _, clipped = counts_from_codes(codes[lo[k]:hi[k]], w, h, out=acc, accumulate=True)
-            st['saturated'] += clipped
-        seg_lo = np.searchsorted(v, self._seg_lo, self._lo_side)
-        seg_hi = np.searchsorted(v, self._seg_hi, self._hi_side)
-        covered = int(np.maximum(seg_hi - seg_lo, 0).sum())
-        st['kept'] += covered
+            counts = np.bincount(codes[lo[k]:hi[k]], minlength=trash + 3)
+            st['saturated'] += add_counts(counts[:trash], acc)
+            covered += int(hi[k] - lo[k]) - (int(counts[trash:].sum()) if dropped is not None
+                                             else 0)
         if g.reference:
-            after = len(v) - int(np.searchsorted(v, g.ends[-1], 'right'))
+            a = int(np.searchsorted(v, g.ends[-1], 'right'))
+            after = len(v) - a
+            if after and dropped is not None:
+                after -= int(np.count_nonzero(dropped[a:]))
+            st['kept'] += covered
             st['outside_windows'] += after
-            st['window_edges'] += len(v) - covered - after
-        else:
-            st['outside_windows'] += len(v) - covered
+            st['window_edges'] += n_valid - covered - after
+        else:  # windows may overlap: count events in their union once
+            seg_lo = np.searchsorted(v, self._seg_lo, self._lo_side)
+            seg_hi = np.searchsorted(v, self._seg_hi, self._hi_side)
+            union = 0
+            for a, b in zip(seg_lo.tolist(), seg_hi.tolist()):
+                if b > a:
+                    union += b - a
+                    if dropped is not None:
+                        union -= int(np.count_nonzero(dropped[a:b]))
+            st['kept'] += union
+            st['outside_windows'] += n_valid - union
 
     def _complete(self, last_seconds: float) -> list[tuple[int, np.ndarray | None]]:
         """Pop every window that no event at or after ``last_seconds`` can still fall into."""
@@ -265,18 +284,20 @@ def _camera_stream(windower: CameraWindower, chunks: ChunkSource) -> Iterator[tu
 
 def iter_stereo_windows(left: ChunkSource, right: ChunkSource, grid: WindowGrid,
                         rect_left: Rectifier, rect_right: Rectifier, unsorted: str = 'error',
-                        stats: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                        stats: dict | None = None, check_order: bool = True
+                        ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(k, counts)``, k = 0..N-1, counts uint16 ``(4, H, W)`` [L_ON, L_OFF, R_ON, R_OFF].
 
     ``left`` / ``right`` are time-ordered ``(x, y, seconds, on)`` chunks; the yielded array is a
     reused buffer (copy it to keep it). ``stats`` (if given) receives ``{'left': {...},
-    'right': {...}}`` accounting dicts, final once the iterator is exhausted.
+    'right': {...}}`` accounting dicts, final once the iterator is exhausted. ``check_order``
+    False skips the time-order check for sources that enforce it themselves (MvsecData).
     """
     w, h = rect_left.width, rect_left.height
     if (rect_right.width, rect_right.height) != (w, h):
         raise WindowError('left and right rectifiers have different sensor sizes')
-    wl = CameraWindower(grid, rect_left, 'left', unsorted)
-    wr = CameraWindower(grid, rect_right, 'right', unsorted)
+    wl = CameraWindower(grid, rect_left, 'left', unsorted, check_order)
+    wr = CameraWindower(grid, rect_right, 'right', unsorted, check_order)
     if stats is not None:
         stats['left'], stats['right'] = wl.stats, wr.stats
     buf = np.zeros((4, h, w), np.uint16)
