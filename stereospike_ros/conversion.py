@@ -27,7 +27,8 @@ from stereospike_ros.events import ns_to_seconds
 from stereospike_ros.mvsec import DEFAULT_CHUNK, MvsecData, MvsecGroundTruth
 from stereospike_ros.tensors import COMPRESSIONS, TensorsWriter
 from stereospike_ros.windows import (PARTITION_KEYS, REFERENCE, STAT_KEYS, UNSORTED_POLICIES,
-                                     WINDOW_MODES, WindowGrid, iter_stereo_windows)
+                                     WINDOW_MODES, WindowError, WindowGrid,
+                                     iter_stereo_windows)
 
 HOLE_AREA_THRESHOLD = 24
 DEFAULT_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
@@ -265,8 +266,11 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
             else:
                 chunks = [_bag_chunks(data, topics[f'{side}_events'], grid, reader[side])
                           for side in ('left', 'right')]
-                _write_inputs(writer, chunks, grid, rect_l, rect_r, unsorted, win_stats,
-                              progress)
+                try:
+                    _write_inputs(writer, chunks, grid, rect_l, rect_r, unsorted, win_stats,
+                                  progress)
+                except WindowError as exc:
+                    raise ConversionError(f'{data}: {exc}') from None
             events_s = time.perf_counter() - t_events
             cams = {side: _merge_stats(win_stats[side], reader[side])
                     for side in ('left', 'right')}

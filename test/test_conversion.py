@@ -236,3 +236,20 @@ def test_cli(sequence, tmp_path, capsys):
         assert tf.inputs(slice(None)).sum() > 0
     with pytest.raises(SystemExit):
         convert.main(['--data', 'a', '--gt', 'b', '--calib', 'c', '--out', 'd', '--crop', '5:2'])
+
+
+def test_unsorted_bag_events_error_names_the_bag(sequence, tmp_path):
+    bags = pytest.importorskip('stereospike_ros.bags')
+    wire = pytest.importorskip('stereospike_ros.wire')
+    ev = sequence['events']['left']
+    rec = sequence['rec_ns']
+    bag = tmp_path / 'unsorted_data.bag'
+    with bags.EventBagWriter(bag, 'ros1') as w:
+        for topic in ('/davis/left/events', '/davis/right/events'):
+            for part in (ev[1000:1100], ev[500:600]):       # second message goes back in time
+                w.write_events(topic, int(rec[-1]), wire.EventArrayMsg(0, 'c', H, W, part))
+    with pytest.raises(conversion.ConversionError, match='unsorted_data.bag: left: event times'):
+        convert_quiet(bag, sequence['gt'], tmp_path / 'u.h5')
+    assert not (tmp_path / 'u.h5').exists()
+    s = convert_quiet(bag, sequence['gt'], tmp_path / 'u.h5', unsorted='drop')
+    assert s['events']['left']['unsorted'] == 100
