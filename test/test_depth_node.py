@@ -26,7 +26,7 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from stereospike_ros import depth_node, ros_images, wire  # noqa: E402
 from stereospike_ros.events import Events  # noqa: E402
-from stereospike_ros.stream import StreamConfig  # noqa: E402
+from stereospike_ros.stream import StereoWindower, StreamConfig, Window  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[1]
@@ -350,3 +350,60 @@ def test_bad_input_keeps_the_node_running_and_is_counted(tmp_path, tiny_checkpoi
         if ros is not None:
             ros.close()
         node.stop()
+
+
+# ------------------------------------------------------------------------------ in-process parts
+def test_latest_mailbox_keeps_only_the_newest():
+    box = depth_node.LatestMailbox()
+    assert box.get(0.01) is None
+    assert box.put(1) is None
+    assert box.put(2) == 1                  # replaced unread: the caller counts a skip
+    assert box.get(0.01) == 2 and box.get(0.01) is None
+    got = []
+    reader = threading.Thread(target=lambda: got.append(box.get(5.0)))
+    reader.start()
+    box.put(3)
+    reader.join(5)
+    assert got == [3]
+
+
+def test_empty_checkpoint_uses_the_demo_or_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setattr(depth_node, 'CHECKPOINT_DIR', tmp_path)
+    with pytest.raises(depth_node.NodeConfigError, match='demo checkpoint'):
+        depth_node.resolve_checkpoint('')
+    (tmp_path / 'demo.pt').write_bytes(b'x')
+    assert depth_node.resolve_checkpoint('') == str(tmp_path / 'demo.pt')
+    with pytest.raises(depth_node.NodeConfigError, match='nope.pt'):
+        depth_node.resolve_checkpoint(str(tmp_path / 'nope.pt'))
+
+
+def test_calibration_parameter_rectifies_like_the_calibration(tmp_path, tiny_checkpoint):
+    from stereospike_ros.calibration import load_calibration, write_calibration
+    from stereospike_ros.encoding import encode_window
+    from stereospike_ros.synthetic import SyntheticConfig, rig_calibration
+    write_calibration(tmp_path / 'calib', 'rig', rig_calibration(SyntheticConfig()))
+    cal = load_calibration(tmp_path / 'calib')
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = None
+    try:
+        node = depth_node.DepthNode(context=context, namespace=f'/t{os.getpid()}cal',
+                                    parameter_overrides=[
+                                        Parameter('checkpoint', value=tiny_checkpoint),
+                                        Parameter('device', value='cpu'),
+                                        Parameter('warmup', value=False),
+                                        Parameter('calibration', value=str(tmp_path / 'calib'))])
+        np.testing.assert_array_equal(node.projection, cal.left_projection)
+        left = make_events(T0, T0 + 50 * MS, 100_000, 1)
+        right = make_events(T0, T0 + 50 * MS, 100_000, 2)
+        windower = StereoWindower(node.windower.config, node._rect_left, node._rect_right)
+        window = windower.encode(Window(0, T0, T0 + 50 * MS, left, right, 0.0))
+        ref, _ = encode_window(left, right, cal.rectifier('left'), cal.rectifier('right'))
+        assert window.counts.tobytes() == ref.tobytes()
+        info = ros_images.camera_info(node.width, node.height, node.projection,
+                                      ros_images.make_header(T0, 'f'))
+        np.testing.assert_allclose(np.reshape(info.p, (3, 4)), cal.left_projection)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
