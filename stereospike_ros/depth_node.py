@@ -348,7 +348,13 @@ class DepthNode(Node):
             self.get_logger().warning(
                 f'{side}/events: messages say {msg.width}x{msg.height}, the node expects '
                 f'{self.width}x{self.height}; events beyond the sensor are dropped and counted')
-        self.windower.add(side, msg.events, msg.stamp_ns, wall)
+        try:
+            self.windower.add(side, msg.events, msg.stamp_ns, wall)
+        except Exception as exc:  # never let one message stop the executor
+            self._count(f'callback_errors_{side}')
+            self.get_logger().error(f'{side}/events: message dropped: {exc!r}',
+                                    throttle_duration_sec=5.0)
+            return
         self._wake.set()
 
     # ---------------------------------------------------------------- worker threads
@@ -430,7 +436,8 @@ class DepthNode(Node):
                        'end_to_end_latency_p50_ms': e50, 'end_to_end_latency_p95_ms': e95})
         problems = sorted(k for k in counts if (k.startswith(('dropped_', 'malformed_',
                                                               'windows_timeout_',
-                                                              'encode_beyond', 'worker_'))
+                                                              'encode_beyond', 'worker_',
+                                                              'callback_errors_'))
                                                 and counts[k] != last.get(k, 0)))
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: pipeline',
                                   hardware_id='davis_stereo')

@@ -242,8 +242,11 @@ class StereoWindower:
                     n = len(events)
                     t = events.t
                 room = cfg.buffer_capacity - cam.n
+                if n > room and cam.n and floor is not None:
+                    cam.trim(floor)             # before the next window: never needed
+                    room = cfg.buffer_capacity - cam.n
                 if n > room and cam.n:
-                    # Events too old for any window that can still be emitted go first.
+                    # Events too old for any window that can still be emitted go next.
                     newest = max(c.now for c in self._cams.values())
                     self.counters[f'dropped_stale_{side}'] += cam.trim(newest - cfg.horizon_ns)
                     room = cfg.buffer_capacity - cam.n
@@ -324,9 +327,10 @@ class StereoWindower:
                                   parts['right'], ready, silent))
                 self.counters['windows_cut'] += 1
                 self._next_end = end + period_ns
-            floor = self._next_end - window_ns
-            for cam in cams.values():
-                cam.trim(floor)
+            if out:     # forget what no later window needs (one copy per cut, not per call)
+                floor = self._next_end - window_ns
+                for cam in cams.values():
+                    cam.trim(floor)
         return out
 
     def encode(self, window: Window) -> Window:
