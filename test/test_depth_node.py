@@ -131,7 +131,9 @@ class Harness:
         reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {side: self.node.create_publisher(EventArray, f'{ns}/{side}/events',
                                                       reliable) for side in ('left', 'right')}
-        self.depth, self.info, self.diag = [], [], {}
+        self.depth, self.info, self.color, self.diag = [], [], [], {}
+        self.node.create_subscription(Image, f'{ns}/depth/colorized', self.color.append,
+                                      reliable)
         self.node.create_subscription(Image, f'{ns}/depth/image', self.depth.append, reliable)
         self.node.create_subscription(CameraInfo, f'{ns}/depth/camera_info', self.info.append,
                                       reliable)
@@ -189,7 +191,7 @@ class Harness:
 def main_node(tmp_path_factory, tiny_checkpoint):
     ns = f'/t{os.getpid()}main'
     node = NodeProcess(tmp_path_factory.mktemp('logs'), ns, tiny_checkpoint,
-                       'rate_hz:=10.0', 'window_ms:=50.0')
+                       'rate_hz:=10.0', 'window_ms:=50.0', 'publish_colorized:=true')
     harness = None
     try:
         node.wait_ready()
@@ -226,7 +228,10 @@ def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, ti
     float(ros.diag['inference_latency_p95_ms'])
     assert float(ros.diag['end_to_end_latency_p50_ms']) > 0
     assert float(ros.diag['events_per_s_left']) >= 0
-    ros.wait(lambda: len(ros.info) >= len(ros.depth), 5.0, 'camera_info')
+    ros.wait(lambda: len(ros.info) >= len(ros.depth) and len(ros.color) >= len(ros.depth), 5.0,
+             'camera_info and colorized depth')
+    assert [m.header.stamp for m in ros.color] == [m.header.stamp for m in ros.depth]
+    assert all(m.encoding == 'bgr8' and (m.width, m.height) == (W, H) for m in ros.color)
     info = {ros_images.time_to_ns(m.header.stamp): m for m in ros.info}
     for m in ros.depth:
         stamp = ros_images.time_to_ns(m.header.stamp)
