@@ -1,0 +1,205 @@
+"""train.py, evaluate.py, firing_rates.py end to end on small learnable synthetic tensors files."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from stereospike_ros.checkpoint import load_checkpoint, save_checkpoint
+from stereospike_ros.inference import Predictor
+from stereospike_ros.model import build_model
+from stereospike_ros.tensors import TensorsError, TensorsWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f'_stereospike_{name}', ROOT / 'train' /
+                                                  f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train = _load('train')
+evaluate = _load('evaluate')
+firing = _load('firing_rates')
+
+
+def write_synthetic(path, n, h=24, w=32, seed=0, nan_frac=0.1):
+    """Near discs (1.5 m, events ~ Poisson(2)) before a far tilted wall (5-5.5 m, almost none)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    inputs = np.zeros((n, 4, h, w), np.uint16)
+    depth = np.zeros((n, h, w), np.float32)
+    for i in range(n):
+        near = np.zeros((h, w), bool)
+        for _ in range(rng.integers(1, 4)):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(h / 8, h / 3)
+            near |= (yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2
+        d = np.where(near, 1.5, 5.0) + 0.5 * xx / w
+        for c in range(4):
+            inputs[i, c] = rng.poisson(np.where(near, 2.0, 0.05))
+        d[rng.random((h, w)) < nan_frac] = np.nan
+        depth[i] = d
+    with TensorsWriter(path, n, h, w, compression='none') as wr:
+        wr.inputs[...] = inputs
+        wr.depth[...] = depth
+        wr.timestamps[...] = np.arange(n) * 0.05
+        wr.frame_indices[...] = np.arange(n) + 100
+        wr.commit()
+    return inputs, depth
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A narrow SNN trained ~1 min on CPU (shared by the acceptance and evaluation tests).
+
+    The NON-reference L1 term pins the scale: the reference loss alone is offset-blind and needs
+    far more steps to find the absolute depth.
+    """
+    tmp = tmp_path_factory.mktemp('train')
+    _, dtr = write_synthetic(tmp / 'train.h5', 32, seed=1)
+    _, dva = write_synthetic(tmp / 'val.h5', 8, seed=2)
+    torch.set_num_threads(2)
+    summary = train.main([
+        '--train-files', str(tmp / 'train.h5'), '--val-files', str(tmp / 'val.h5'),
+        '--width', '0.125', '--epochs', '12', '--lr', '2e-3', '--batch-size', '4',
+        '--milestones', '100', '--l1-weight', '1', '--out', str(tmp / 'run'), '--quiet'])
+    return tmp, summary, dtr, dva
+
+
+@pytest.mark.slow
+def test_narrow_model_beats_constant_mean_depth(trained):
+    tmp, summary, dtr, dva = trained
+    mean_depth = np.nanmean(dtr)
+    baseline = np.mean([np.nanmean(np.abs(d - mean_depth)) for d in dva])
+    assert summary['epochs_done'] == 12 and summary['stopped'] is None
+    assert summary['best_val_mde_cm'] < 0.6 * baseline * 100, (summary, baseline)
+    for name in ('best.pt', 'last.pt', 'summary.json', 'train_log.csv'):
+        assert (tmp / 'run' / name).is_file()
+    assert list((tmp / 'run' / 'tb').glob('events.out.tfevents.*'))
+    model, meta = load_checkpoint(tmp / 'run' / 'best.pt')
+    assert meta['metrics']['mde'] * 100 == pytest.approx(summary['best_val_mde_cm'])
+    assert 0 < meta['metrics']['firing_rate'] < 1
+
+
+@pytest.mark.slow
+def test_evaluate_matches_independent_numpy(trained, tmp_path):
+    tmp, _, _, dva = trained
+    out = tmp_path / 'eval'
+    pred_path = tmp_path / 'pred.h5'
+    summary = evaluate.main(['--checkpoint', str(tmp / 'run' / 'best.pt'), '--data',
+                             str(tmp / 'val.h5'), '--out', str(out), '--save-predictions',
+                             str(pred_path), '--png', '2', '--device', 'cpu', '--quiet'])
+    with h5py.File(pred_path, 'r') as f:
+        pred = f['depth'][()]
+        assert pred.dtype == np.float32 and pred.shape == dva.shape
+        np.testing.assert_array_equal(f['frame_indices'][()], np.arange(8) + 100)
+    with h5py.File(tmp / 'val.h5', 'r') as f:
+        counts = f['inputs'][()]
+    direct = Predictor(str(tmp / 'run' / 'best.pt'), device='cpu', warmup_shape=None)
+    np.testing.assert_allclose(pred, direct.predict(counts), rtol=1e-5, atol=1e-5)
+    mdes, onepx = [], []
+    for p, g in zip(pred.astype(np.float64), dva.astype(np.float64)):
+        v = np.isfinite(g)
+        mdes.append(np.abs(p[v] - g[v]).mean())
+        de = np.abs(19.941772 / np.maximum(p[v], 1e-3) - 19.941772 / g[v])
+        onepx.append((de <= 1).mean())
+    assert summary['mde_cm'] == pytest.approx(100 * np.mean(mdes), rel=1e-9)
+    assert summary['one_px'] == pytest.approx(np.mean(onepx), rel=1e-9)
+    saved = json.loads((out / 'summary.json').read_text())
+    assert saved['mde_cm'] == pytest.approx(summary['mde_cm'])
+    rows = list(csv.DictReader(open(out / 'frames.csv')))
+    assert len(rows) == 8 and float(rows[3]['mde']) == pytest.approx(mdes[3], rel=1e-9)
+    assert len(list(out.glob('frame_*.png'))) == 2
+    rates = firing.main(['--checkpoint', str(tmp / 'run' / 'best.pt'), '--data',
+                         str(tmp / 'val.h5'), '--out', str(out), '--device', 'cpu', '--quiet'])
+    assert [r['layer'] for r in rates][:2] == ['bottom', 'conv1'] and rates[-1]['layer'] == 'all'
+    assert all(0 <= r['rate'] <= 1 for r in rates)
+    assert (out / 'firing_rates.csv').is_file()
+
+
+def _tiny_args(tmp, out, *extra):
+    return ['--train-files', str(tmp / 't.h5'), '--val-files', str(tmp / 'v.h5'),
+            '--width', '0.125', '--epochs', '2', '--max-steps-per-epoch', '3', '--lr', '1e-3',
+            '--out', str(out), '--quiet', '--no-tensorboard', *extra]
+
+
+def _losses(out):
+    with open(out / 'train_log.csv') as f:
+        return [(int(r['global_step']), int(r['epoch']), float(r['loss']))
+                for r in csv.DictReader(f)]
+
+
+def test_resume_continues_exactly(tmp_path):
+    write_synthetic(tmp_path / 't.h5', 6, 16, 24, seed=3)
+    write_synthetic(tmp_path / 'v.h5', 2, 16, 24, seed=4)
+    full = train.main(_tiny_args(tmp_path, tmp_path / 'a'))
+    part = train.main(_tiny_args(tmp_path, tmp_path / 'b', '--stop-after-steps', '4'))
+    assert part['stopped'] == 'stop-after-steps' and part['global_step'] == 4
+    meta = load_checkpoint(tmp_path / 'b' / 'last.pt')[1]
+    assert (meta['epoch'], meta['position']) == (1, 1)  # stopped inside the second epoch
+    rest = train.main(_tiny_args(tmp_path, tmp_path / 'b', '--resume',
+                                 str(tmp_path / 'b' / 'last.pt')))
+    assert rest['global_step'] == full['global_step'] == 6
+    a, b = _losses(tmp_path / 'a'), _losses(tmp_path / 'b')
+    assert [s[:2] for s in a] == [s[:2] for s in b]
+    np.testing.assert_allclose([s[2] for s in b], [s[2] for s in a], rtol=1e-6)
+    assert len({s[2] for s in a}) > 1
+    ma = load_checkpoint(tmp_path / 'a' / 'last.pt')[0].state_dict()
+    mb = load_checkpoint(tmp_path / 'b' / 'last.pt')[0].state_dict()
+    for k in ma:
+        torch.testing.assert_close(ma[k], mb[k], rtol=1e-5, atol=1e-6)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path):
+    write_synthetic(tmp_path / 't.h5', 4, 16, 24, seed=5)
+    write_synthetic(tmp_path / 'v.h5', 2, 16, 24, seed=6)
+    with h5py.File(tmp_path / 'broken.h5', 'w') as f:
+        f['inputs'] = np.zeros((2, 4, 16, 24), np.uint16)
+    with pytest.raises(TensorsError, match="broken.h5.*'depth'"):
+        train.main(['--train-files', str(tmp_path / 'broken.h5'), '--val-files',
+                    str(tmp_path / 'v.h5'), '--out', str(tmp_path / 'x'), '--quiet'])
+    with TensorsWriter(tmp_path / 'nan.h5', 2, 16, 24, compression='none') as wr:
+        wr.inputs[...] = 1
+        wr.commit()  # depth keeps its NaN fill value
+    with pytest.raises(SystemExit, match='no valid ground truth'):
+        train.main(['--train-files', str(tmp_path / 't.h5'), '--val-files',
+                    str(tmp_path / 'nan.h5'), '--out', str(tmp_path / 'x'), '--quiet'])
+    mono = tmp_path / 'mono.pt'
+    save_checkpoint(mono, build_model(variant='monocular', width=0.125), {})
+    with pytest.raises(SystemExit, match='model config'):
+        train.main(_tiny_args(tmp_path, tmp_path / 'c', '--resume', str(mono)))
+    with pytest.raises(SystemExit, match='no valid ground truth'):
+        evaluate.main(['--checkpoint', str(mono), '--data', str(tmp_path / 'nan.h5'),
+                       '--device', 'cpu', '--quiet'])
+
+
+def test_nan_only_training_frames_are_skipped_and_counted(tmp_path):
+    _, depth = write_synthetic(tmp_path / 'v.h5', 2, 16, 24, seed=7)
+    with TensorsWriter(tmp_path / 't.h5', 3, 16, 24, compression='none') as wr:
+        wr.inputs[...] = 2
+        wr.depth[0] = depth[0]  # rows 1 and 2 keep the NaN fill value
+        wr.commit()
+    summary = train.main(['--train-files', str(tmp_path / 't.h5'), '--val-files',
+                          str(tmp_path / 'v.h5'), '--width', '0.125', '--epochs', '1',
+                          '--out', str(tmp_path / 'o'), '--quiet', '--no-tensorboard'])
+    assert summary['skipped_frames_without_gt'] == 2 and summary['global_step'] == 3
+
+
+def test_yaml_config_and_reference_defaults(tmp_path):
+    args = train.parse_args([])
+    assert (args.lr, tuple(args.betas), args.milestones, args.gamma, args.epochs,
+            args.batch_size, args.seed) == (2e-4, (0.9, 0.999), [8, 42, 60], 0.5, 70, 1, 2021)
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('epochs: 5\nwidth: 0.5\nspike-penalty: 0.5\n')
+    args = train.parse_args(['--config', str(cfg), '--epochs', '7'])
+    assert (args.epochs, args.width, args.spike_penalty) == (7, 0.5, 0.5)
+    cfg.write_text('epoch: 5\n')
+    with pytest.raises(SystemExit):
+        train.parse_args(['--config', str(cfg)])

@@ -1,0 +1,185 @@
+"""Evaluate a checkpoint on a tensors file: paper + DDES metrics, summary JSON, per-frame CSV.
+
+    python train/evaluate.py --checkpoint runs/split1/best.pt --data indoor_flying1.h5 \
+        --out eval/ --save-predictions eval/pred.h5 --png 8
+
+``--split N`` with ``--data-root`` evaluates split N's test (or ``--subset val``) set instead.
+Predictions (``depth`` (N,H,W) float32 plus ``frame_indices``/``timestamps``) are written
+atomically; ``--png N`` draws N evenly spaced panels (events, prediction, ground truth, error).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stereospike_ros.inference import Predictor  # noqa: E402
+from stereospike_ros.metrics import metric_names, summarize  # noqa: E402
+from stereospike_ros.metrics import frame_metrics  # noqa: E402
+from stereospike_ros.tensors import TensorsFile  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--data', type=Path, help='tensors file (all frames are evaluated)')
+    p.add_argument('--data-root', type=Path, help='with --split: folder of tensors files')
+    p.add_argument('--split', type=int, choices=(1, 2, 3))
+    p.add_argument('--subset', default='test', choices=('test', 'val'))
+    p.add_argument('--out', type=Path, help='folder for summary.json, frames.csv and PNGs')
+    p.add_argument('--save-predictions', type=Path, help='HDF5 file for the predicted depth')
+    p.add_argument('--png', type=int, default=0, help='number of PNG panels to draw')
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--device', default='auto')
+    p.add_argument('--half', action='store_true', help='fp16 on CUDA')
+    p.add_argument('--quiet', action='store_true')
+    args = p.parse_args(argv)
+    if (args.data is None) == (args.split is None):
+        p.error('give either --data FILE or --split N with --data-root')
+    if args.split is not None and args.data_root is None:
+        p.error('--split needs --data-root')
+    if args.batch_size < 1:
+        p.error('--batch-size must be >= 1')
+    return args
+
+
+def _frames(args):
+    """(dataset, per-frame ids, timestamps) of what to evaluate."""
+    if args.data is not None:
+        from stereospike_ros.dataset import TensorsDataset
+        with TensorsFile(args.data) as tf:
+            ids, ts = tf.frame_indices, tf.timestamps
+        return TensorsDataset(str(args.data)), ids, ts
+    from stereospike_ros.splits import split_datasets
+    ds = split_datasets(args.data_root, args.split)[args.subset]
+    n = len(ds)
+    return ds, np.arange(n, dtype=np.int64), np.full(n, np.nan)
+
+
+def _atomic_h5(path: Path, arrays: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, 'w') as f:
+            for k, v in arrays.items():
+                f.create_dataset(k, data=v)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    with os.fdopen(fd, 'w', newline='') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
+               title: str) -> None:
+    """PNG with events (left ON-OFF), prediction, ground truth and |error| side by side."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    finite = np.isfinite(gt)
+    vmax = float(np.nanmax(gt)) if finite.any() else float(np.max(pred))
+    ev = counts[0].astype(np.float32) - counts[1].astype(np.float32)
+    lim = max(1.0, float(np.abs(ev).max()))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    panels = [(ev, 'events L (ON-OFF)', 'bwr', -lim, lim),
+              (pred, 'prediction (m)', 'magma_r', 0, vmax),
+              (np.where(finite, gt, np.nan), 'ground truth (m)', 'magma_r', 0, vmax),
+              (np.where(finite, np.abs(pred - gt), np.nan), '|error| (m)', 'viridis', 0, None)]
+    for ax, (img, name, cmap, lo, hi) in zip(axes, panels):
+        im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_title(name)
+        ax.axis('off')
+        fig.colorbar(im, ax=ax, fraction=0.035)
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=80)
+    plt.close(fig)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    with os.fdopen(fd, 'wb') as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> dict:
+    """Evaluate; returns the summary dict (also printed and written to OUT/summary.json)."""
+    args = parse_args(argv)
+    predictor = Predictor(str(args.checkpoint), device=args.device, half=args.half,
+                          warmup_shape=None)
+    dataset, ids, stamps = _frames(args)
+    n = len(dataset)
+    if n == 0:
+        raise SystemExit('nothing to evaluate: 0 frames')
+    png_rows = set(np.linspace(0, n - 1, args.png).round().astype(int).tolist()) \
+        if args.png > 0 else set()
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    keep = args.save_predictions is not None
+    preds = np.empty((n,) + tuple(dataset[0][1].shape), np.float32) if keep else None
+    parts = []
+    for start in tqdm(range(0, n, args.batch_size), desc='evaluate', disable=args.quiet):
+        rows = range(start, min(n, start + args.batch_size))
+        samples = [dataset[i] for i in rows]
+        counts = np.stack([s[0].numpy() for s in samples])
+        gt = np.stack([s[1].numpy() for s in samples])
+        pred = predictor.predict(counts)
+        parts.append(frame_metrics(pred, gt))
+        if keep:
+            preds[start:start + len(rows)] = pred
+        for j, i in enumerate(rows):
+            if i in png_rows and args.out:
+                draw_panel(args.out / f'frame_{int(ids[i]):06d}.png', counts[j], pred[j],
+                           gt[j], f'{args.checkpoint.name}: frame {int(ids[i])}')
+    per_frame = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    try:
+        summary = summarize(per_frame)
+    except ValueError as exc:
+        raise SystemExit(f'{args.data or args.data_root}: {exc}') from None
+    summary.update({'checkpoint': str(args.checkpoint), 'data': str(args.data or args.data_root),
+                    'model': predictor.config.to_dict()})
+    print(f'{summary["frames"]} frames ({summary["frames_without_gt"]} without GT): '
+          f'MDE {summary["mde_cm"]:.2f} cm, median {summary["median_cm"]:.2f} cm, '
+          f'disparity error {summary["disp_error"]:.3f} px, 1PA {100 * summary["one_px"]:.1f} %, '
+          + ', '.join(f'MDE@{k[4:]}m {summary[k + "_cm"]:.2f} cm'
+                      for k in summary if k.startswith('mde_') and not k.endswith('cm')))
+    if keep:
+        _atomic_h5(args.save_predictions, {'depth': preds, 'frame_indices': np.asarray(ids),
+                                           'timestamps': np.asarray(stamps, np.float64)})
+    if args.out:
+        _atomic_text(args.out / 'summary.json', json.dumps(summary, indent=2))
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        names = metric_names() + ['valid_pixels']
+        w.writerow(['row', 'frame_index', 'timestamp'] + names)
+        for i in range(n):
+            w.writerow([i, int(ids[i]), repr(float(stamps[i]))]
+                       + [repr(float(per_frame[k][i])) for k in names])
+        _atomic_text(args.out / 'frames.csv', buf.getvalue())
+    return summary
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,108 @@
+"""Firing rate of every spiking layer of a checkpoint over a tensors file (table, CSV, JSON).
+
+    python train/firing_rates.py --checkpoint runs/split1/best.pt --data indoor_flying1.h5 \
+        --out eval/firing
+
+Rate = fraction of non-zero entries of the layer's spike tensor, averaged over the frames;
+also reported: encoder (bottom..conv4), bottleneck and decoder (deconv4..1) averages weighted by
+neuron count, as in the paper's 8.1 % / 23.5 % figures.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stereospike_ros.checkpoint import load_checkpoint  # noqa: E402
+from stereospike_ros.dataset import TensorsDataset  # noqa: E402
+from stereospike_ros.inference import resolve_device  # noqa: E402
+from stereospike_ros.model import StereoSpike  # noqa: E402
+
+GROUPS = {'encoder': ('bottom', 'conv1', 'conv2', 'conv3', 'conv4'),
+          'bottleneck': tuple(n for n in StereoSpike.SPIKE_LAYERS if n.startswith('bottleneck')),
+          'decoder': ('deconv4', 'deconv3', 'deconv2', 'deconv1')}
+
+
+def layer_firing_rates(model: StereoSpike, dataset, device, max_frames: int = 0,
+                       quiet: bool = True) -> list[dict]:
+    """Rows ``{layer, neurons, rate}`` (rate averaged over frames) plus group rows."""
+    if not model.is_spiking:
+        raise SystemExit('firing rates need a spiking model (this checkpoint is an ANN)')
+    model.eval()
+    n = len(dataset) if not max_frames else min(max_frames, len(dataset))
+    if n == 0:
+        raise SystemExit('no frames to measure')
+    totals = None
+    neurons = None
+    with torch.inference_mode():
+        for i in tqdm(range(n), desc='firing rates', disable=quiet):
+            x = dataset[i][0][None].to(device)
+            spikes = model(x).spikes
+            rates = torch.stack([(s != 0).float().mean() for s in spikes]).double().cpu()
+            totals = rates if totals is None else totals + rates
+            neurons = [s[0].numel() for s in spikes]
+    rates = (totals / n).tolist()
+    rows = [{'layer': name, 'neurons': k, 'rate': r}
+            for name, k, r in zip(StereoSpike.SPIKE_LAYERS, neurons, rates)]
+    for group, names in GROUPS.items():
+        sel = [r for r in rows if r['layer'] in names]
+        k = sum(r['neurons'] for r in sel)
+        rows.append({'layer': group, 'neurons': k,
+                     'rate': sum(r['rate'] * r['neurons'] for r in sel) / k})
+    k = sum(r['neurons'] for r in rows[:len(StereoSpike.SPIKE_LAYERS)])
+    rows.append({'layer': 'all', 'neurons': k,
+                 'rate': sum(r['rate'] * r['neurons']
+                             for r in rows[:len(StereoSpike.SPIKE_LAYERS)]) / k})
+    return rows
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    with os.fdopen(fd, 'w', newline='') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> list[dict]:
+    """Measure, print the table, write ``firing_rates.csv``/``.json`` into ``--out``."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint', required=True, type=Path)
+    p.add_argument('--data', required=True, type=Path, help='tensors file')
+    p.add_argument('--out', type=Path)
+    p.add_argument('--max-frames', type=int, default=0)
+    p.add_argument('--device', default='auto')
+    p.add_argument('--quiet', action='store_true')
+    args = p.parse_args(argv)
+    device = resolve_device(args.device)
+    model, _ = load_checkpoint(args.checkpoint, device)
+    rows = layer_firing_rates(model, TensorsDataset(str(args.data)), device, args.max_frames,
+                              args.quiet)
+    print(f'{"layer":<22}{"neurons":>12}{"rate %":>10}')
+    for r in rows:
+        print(f'{r["layer"]:<22}{r["neurons"]:>12,}{100 * r["rate"]:>10.2f}')
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=['layer', 'neurons', 'rate'])
+        w.writeheader()
+        w.writerows(rows)
+        _atomic_text(args.out / 'firing_rates.csv', buf.getvalue())
+        _atomic_text(args.out / 'firing_rates.json', json.dumps(rows, indent=2))
+    return rows
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,387 @@
+"""Train StereoSpike on tensors files; read top to bottom: config, data, model, loop, checkpoints.
+
+Defaults are the reference code's hyper-parameters (Adam 2e-4, betas 0.9/0.999, MultiStepLR
+[8, 42, 60] x 0.5, 70 epochs, batch 1, seed 2021). Writes ``best.pt`` (lowest validation MDE) and
+``last.pt`` atomically, TensorBoard scalars + a depth preview each epoch, ``train_log.csv`` (a row
+per step) and ``summary.json``. ``--resume last.pt`` continues exactly where a run stopped (RNG
+states, the per-epoch shuffle and the position inside the epoch are restored).
+
+    python train/train.py --split 1 --data-root data/tensors --out runs/split1
+    python train/train.py --train-files a.h5 --val-files b.h5 --width 0.25 --epochs 3
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from stereospike_ros.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from stereospike_ros.dataset import TensorsDataset  # noqa: E402
+from stereospike_ros.loss import stereospike_loss  # noqa: E402
+from stereospike_ros.metrics import MetricAccumulator, firing_rates  # noqa: E402
+from stereospike_ros.model import build_model, count_parameters  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------
+# data: tensors files (inputs uint16 (N,4,H,W), depth float32 (N,H,W), timestamps, frame_indices)
+
+
+def open_tensors(path, indices=None) -> Dataset:
+    """``TensorsDataset(path, indices)`` of the data pipeline (the file is validated there)."""
+    return TensorsDataset(str(path), indices)
+
+
+def build_datasets(args) -> tuple[Dataset, Dataset]:
+    """Train and validation sets from explicit files or from ``--data-root`` + ``--split``."""
+    if args.train_files:
+        train = ConcatDataset([open_tensors(p) for p in args.train_files])
+        if not args.val_files:
+            raise SystemExit('--train-files needs --val-files (model selection uses validation)')
+        val = ConcatDataset([open_tensors(p) for p in args.val_files])
+        return train, val
+    if not args.data_root:
+        raise SystemExit('give --train-files/--val-files or --data-root with --split')
+    from stereospike_ros.splits import split_datasets
+    sets = split_datasets(args.data_root, args.split)
+    return sets['train'], sets['val']
+
+
+def check_has_ground_truth(dataset: Dataset, name: str) -> None:
+    """Fail before training when no frame of ``dataset`` has a valid depth pixel."""
+    for i in range(len(dataset)):
+        if torch.isfinite(dataset[i][1]).any():
+            return
+    raise SystemExit(f'{name} set ({len(dataset)} frames) has no valid ground truth (all NaN)')
+
+
+# ----------------------------------------------------------------------------------------------
+# configuration
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command line (+ optional YAML ``--config`` whose keys are option names)."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--config', type=Path, help='YAML file of option defaults')
+    p.add_argument('--split', type=int, default=1, choices=(1, 2, 3))
+    p.add_argument('--data-root', type=Path)
+    p.add_argument('--train-files', nargs='+', type=Path)
+    p.add_argument('--val-files', nargs='+', type=Path)
+    p.add_argument('--epochs', type=int, default=70)
+    p.add_argument('--lr', type=float, default=2e-4)
+    p.add_argument('--betas', type=float, nargs=2, default=(0.9, 0.999))
+    p.add_argument('--milestones', type=int, nargs='*', default=[8, 42, 60])
+    p.add_argument('--gamma', type=float, default=0.5)
+    p.add_argument('--batch-size', type=int, default=1)
+    p.add_argument('--seed', type=int, default=2021)
+    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    p.add_argument('--variant', default='binocular', choices=('binocular', 'monocular'))
+    p.add_argument('--network', default='snn', choices=('snn', 'ann'))
+    p.add_argument('--activation', default='sigmoid', choices=('sigmoid', 'tanh', 'leakyrelu'))
+    p.add_argument('--width', type=float, default=1.0, help='channel multiplier')
+    p.add_argument('--surrogate', default='reference', choices=('reference', 'atan', 'sigmoid'))
+    p.add_argument('--spike-penalty', type=float, default=0.0, help='beta of the spike penalty')
+    p.add_argument('--l1-weight', type=float, default=0.0,
+                   help='NON-reference scale-pinning L1 term weight')
+    p.add_argument('--out', type=Path, default=Path('runs/stereospike'))
+    p.add_argument('--resume', type=Path, help='checkpoint (last.pt) to continue from')
+    p.add_argument('--init', type=Path, help='start from these weights (fresh optimizer)')
+    p.add_argument('--max-steps-per-epoch', type=int, default=0, help='0 = whole epoch')
+    p.add_argument('--max-val-frames', type=int, default=0, help='0 = whole validation set')
+    p.add_argument('--time-limit', type=float, default=0.0,
+                   help='minutes; save last.pt (resumable) and stop when exceeded')
+    p.add_argument('--stop-after-steps', type=int, default=0,
+                   help='stop after this many steps of this run (resumable; for smoke tests)')
+    p.add_argument('--num-workers', type=int, default=0)
+    p.add_argument('--amp', default='none', choices=('none', 'bf16', 'fp16'))
+    p.add_argument('--deterministic', action='store_true')
+    p.add_argument('--no-tensorboard', action='store_true')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
+    args = p.parse_args(argv)
+    if args.config:
+        import yaml
+        if not args.config.is_file():
+            p.error(f'--config {args.config}: no such file')
+        cfg = yaml.safe_load(args.config.read_text()) or {}
+        known = {a.dest for a in p._actions}
+        bad = [k for k in cfg if k.replace('-', '_') not in known]
+        if bad:
+            p.error(f'{args.config}: unknown options {bad}')
+        p.set_defaults(**{k.replace('-', '_'): v for k, v in cfg.items()})
+        args = p.parse_args(argv)  # command line still wins over the YAML file
+    if args.batch_size < 1 or args.epochs < 1:
+        p.error('--batch-size and --epochs must be >= 1')
+    return args
+
+
+def _jsonable(args) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else
+                [str(x) for x in v] if isinstance(v, (list, tuple)) else v)
+            for k, v in vars(args).items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# RNG state in checkpoint-safe types (weights_only=True loads tensors, dicts, lists, tuples, ...)
+
+def rng_state() -> dict:
+    """torch, numpy and python RNG states as tensors/tuples."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate(),
+             'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)),
+                       'pos': int(pos), 'has_gauss': int(has_gauss), 'gauss': float(gauss)}}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`rng_state`."""
+    torch.set_rng_state(state['torch'])
+    random.setstate(state['python'])
+    n = state['numpy']
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'],
+                         n['has_gauss'], n['gauss']))
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffle of one epoch: a function of (seed, epoch) only, so resume can replay it."""
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+
+@torch.no_grad()
+def validate(model, loader, device, amp_dtype, channels_last, max_frames=0, quiet=True):
+    """Validation metrics (MDE etc.), mean loss, firing rates per layer and one preview pair."""
+    model.eval()
+    acc = MetricAccumulator()
+    losses, rates, preview, seen = [], [], None, 0
+    for x, gt in tqdm(loader, desc='val', leave=False, disable=quiet):
+        x, gt = x.to(device), gt.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x)
+        depths = [d.float() for d in out.depths]
+        loss, info = stereospike_loss(depths, gt)
+        if info.valid_pixels:
+            losses.append(float(loss))
+        acc.add(depths[-1], gt)
+        rates.append(firing_rates(out.spikes))
+        if preview is None:
+            preview = (depths[-1][0].cpu(), gt[0].cpu())
+        seen += len(x)
+        if max_frames and seen >= max_frames:
+            break
+    summary = acc.summary()
+    summary['loss'] = float(np.mean(losses)) if losses else float('nan')
+    layer_rates = np.mean(rates, axis=0).tolist() if rates and rates[0] else []
+    return summary, layer_rates, preview
+
+
+def preview_image(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """(1, H, 2W) grey image: prediction | ground truth on a common depth scale (NaN black)."""
+    g = gt.clone()
+    finite = torch.isfinite(g)
+    hi = float(g[finite].max()) if finite.any() else float(pred.max())
+    both = torch.cat([pred.clamp(0, hi), torch.where(finite, g, torch.zeros_like(g))], dim=1)
+    return (both / max(hi, 1e-6)).clamp(0, 1)[None]
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None) -> dict:
+    """Train; returns the summary (also written to ``OUT/summary.json``)."""
+    args = parse_args(argv)
+    start_time = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # -- reproducibility and device
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    if args.deterministic:
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    if args.device == 'auto':
+        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    else:
+        device = torch.device(args.device)
+        if device.type == 'cuda' and not torch.cuda.is_available():
+            raise SystemExit(f'--device {args.device}: CUDA is not available')
+    cuda = device.type == 'cuda'
+    amp_dtype = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
+    if amp_dtype is torch.float16 and not cuda:
+        raise SystemExit('--amp fp16 needs CUDA (use bf16 on CPU)')
+    channels_last = cuda
+
+    # -- data
+    train_set, val_set = build_datasets(args)
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise SystemExit(f'empty data: {len(train_set)} train / {len(val_set)} val frames')
+    check_has_ground_truth(val_set, 'validation')
+    val_loader = DataLoader(val_set, batch_size=args.batch_size, shuffle=False,
+                            num_workers=args.num_workers, pin_memory=cuda)
+
+    # -- model, optimiser, schedule
+    model = build_model(variant=args.variant, width=args.width, surrogate=args.surrogate,
+                        network=args.network, activation=args.activation).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=tuple(args.betas))
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
+    scaler = torch.amp.GradScaler('cuda', enabled=amp_dtype is torch.float16)
+    epoch, position, global_step, best_mde = 0, 0, 0, math.inf
+
+    if args.init:
+        from stereospike_ros.checkpoint import load_weights_into
+        load_weights_into(model, args.init)
+    if args.resume:
+        ck = read_checkpoint(args.resume)
+        if ck['model_config'] != model.config.to_dict():
+            raise SystemExit(f'{args.resume}: model config {ck["model_config"]} differs from '
+                             f'the command line {model.config.to_dict()}')
+        model.load_state_dict(ck['state_dict'])
+        meta = ck['meta']
+        if 'optimizer' not in meta:
+            raise SystemExit(f'{args.resume}: no optimizer state; use --init for weights only')
+        optimizer.load_state_dict(meta['optimizer'])
+        scheduler.load_state_dict(meta['scheduler'])
+        scaler.load_state_dict(meta.get('scaler', scaler.state_dict()))
+        epoch, position = meta['epoch'], meta['position']
+        global_step, best_mde = meta['global_step'], meta['best_mde']
+        set_rng_state(meta['rng'])
+    print(f'model {model.config.to_dict()}: {count_parameters(model):,} parameters; '
+          f'{len(train_set)} train / {len(val_set)} val frames; device {device}', flush=True)
+
+    writer = None
+    if not args.no_tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(args.out / 'tb'))
+    log_path = args.out / 'train_log.csv'
+    new_log = not (args.resume and log_path.exists())
+    log_file = open(log_path, 'w' if new_log else 'a', newline='')
+    log = csv.writer(log_file)
+    if new_log:
+        log.writerow(['global_step', 'epoch', 'loss', 'skipped_frames', 'lr'])
+
+    def checkpoint_meta(next_epoch, next_position, metrics):
+        return {'epoch': next_epoch, 'position': next_position, 'global_step': global_step,
+                'best_mde': best_mde, 'metrics': metrics, 'seed': args.seed,
+                'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
+                'scaler': scaler.state_dict(), 'rng': rng_state(), 'args': _jsonable(args)}
+
+    # -- the loop
+    skipped_total, steps_this_run, stopped, last_metrics = 0, 0, None, {}
+    while epoch < args.epochs and stopped is None:
+        order = epoch_order(len(train_set), args.seed, epoch)
+        n_batches = math.ceil(len(order) / args.batch_size)
+        if args.max_steps_per_epoch:
+            n_batches = min(n_batches, args.max_steps_per_epoch)
+        remaining = order[position * args.batch_size:n_batches * args.batch_size]
+        loader = DataLoader(train_set, batch_size=args.batch_size, sampler=remaining,
+                            num_workers=args.num_workers, pin_memory=cuda)
+        model.train()
+        bar = tqdm(loader, desc=f'epoch {epoch}', initial=position, total=n_batches,
+                   disable=args.quiet)
+        for x, gt in bar:
+            x, gt = x.to(device, non_blocking=True), gt.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                out = model(x)
+            loss, info = stereospike_loss([d.float() for d in out.depths], gt, out.spikes,
+                                          beta=args.spike_penalty, l1_weight=args.l1_weight)
+            optimizer.zero_grad(set_to_none=True)
+            if info.valid_pixels:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            skipped_total += info.skipped_frames
+            position += 1
+            global_step += 1
+            steps_this_run += 1
+            lr = optimizer.param_groups[0]['lr']
+            log.writerow([global_step, epoch, repr(float(loss.detach())), info.skipped_frames, lr])
+            if writer:
+                writer.add_scalar("train/loss", float(loss.detach()), global_step)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+            if args.stop_after_steps and steps_this_run >= args.stop_after_steps:
+                stopped = 'stop-after-steps'
+            elif args.time_limit and time.monotonic() - start_time > args.time_limit * 60:
+                stopped = 'time-limit'
+            if stopped and position < n_batches:
+                break
+        bar.close()
+        if position < n_batches:  # interrupted inside the epoch: resumable from here
+            save_checkpoint(args.out / 'last.pt', model, checkpoint_meta(epoch, position,
+                                                                         last_metrics))
+            break
+        # -- end of epoch: schedule, validate, log, checkpoints
+        scheduler.step()
+        metrics, layer_rates, preview = validate(model, val_loader, device, amp_dtype,
+                                                 channels_last, args.max_val_frames, args.quiet)
+        metrics['firing_rate'] = float(np.mean(layer_rates)) if layer_rates else 0.0
+        metrics['layer_firing_rates'] = layer_rates
+        last_metrics = metrics
+        print(f'epoch {epoch}: val MDE {metrics["mde_cm"]:.2f} cm, loss {metrics["loss"]:.4f}, '
+              f'firing {metrics["firing_rate"]:.3f}, lr {optimizer.param_groups[0]["lr"]:.2e}',
+              flush=True)
+        if writer:
+            writer.add_scalar('val/mde_cm', metrics['mde_cm'], epoch)
+            writer.add_scalar('val/loss', metrics['loss'], epoch)
+            writer.add_scalar('val/firing_rate', metrics['firing_rate'], epoch)
+            writer.add_scalar('lr', optimizer.param_groups[0]['lr'], epoch)
+            writer.add_image('val/prediction_vs_gt', preview_image(*preview), epoch)
+            writer.flush()
+        improved = metrics['mde'] < best_mde
+        if improved:
+            best_mde = metrics['mde']
+        epoch, position = epoch + 1, 0
+        meta = checkpoint_meta(epoch, 0, metrics)
+        save_checkpoint(args.out / 'last.pt', model, meta)
+        if improved:
+            save_checkpoint(args.out / 'best.pt', model, meta)
+        log_file.flush()
+
+    log_file.close()
+    if writer:
+        writer.close()
+    summary = {'epochs_done': epoch, 'global_step': global_step, 'best_val_mde_cm':
+               best_mde * 100 if math.isfinite(best_mde) else None,
+               'last_metrics': {k: v for k, v in last_metrics.items()},
+               'skipped_frames_without_gt': skipped_total, 'stopped': stopped,
+               'seconds': time.monotonic() - start_time}
+    atomic_write_text(args.out / 'summary.json', json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == '__main__':
+    main()
