@@ -2,14 +2,14 @@
 
 Rebuilt from the facts in reference-system.md (no reference code): integrate-and-fire neurons
 (threshold 1, hard reset to 0), one time step with state reset before every sample, SEW residual
-bottleneck (ADD), nearest upsampling to an explicit size followed by unpadded convolutions, and four
-cumulative readouts. ``state_dict()`` keys, shapes and order equal the reference's 21 entries.
+bottleneck (ADD), nearest upsampling to an explicit size followed by unpadded convolutions, and
+four cumulative readouts. ``state_dict()`` keys, shapes and order equal the reference's 21 entries.
 
-Neuron backends: ``'spikingjelly'`` uses ``spikingjelly.activation_based.neuron.IFNode`` (single step,
-reset with ``functional.reset_net``); ``'torch'`` is a stateless pure-torch equivalent (with one time
-step and reset, an IF layer is exactly ``s = heaviside(x - 1)`` with a surrogate gradient). Both have
-no parameters or buffers, so checkpoints are interchangeable. spikingjelly is imported lazily so this
-module works on a machine that has only torch.
+Neuron backends: ``'spikingjelly'`` uses ``spikingjelly.activation_based.neuron.IFNode`` (single
+step, reset with ``functional.reset_net``); ``'torch'`` is a stateless pure-torch equivalent (with
+one time step and reset, an IF layer is exactly ``s = heaviside(x - 1)`` with a surrogate
+gradient). Both have no parameters or buffers, so checkpoints are interchangeable. spikingjelly is
+imported lazily so this module works on a machine that has only torch.
 """
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ class SEWBlock(nn.Module):
 # --- the network -------------------------------------------------------------------------------
 
 class StereoSpike(nn.Module):
-    """Binocular/monocular StereoSpike (or its same-topology ANN) built from a :class:`ModelConfig`.
+    """Binocular/monocular StereoSpike (or its same-topology ANN) from a :class:`ModelConfig`.
 
     ``forward(x)`` -> :class:`ModelOutput` for training; ``predict(x)`` -> final depth (B,H,W).
     Input: (B,4,H,W) event counts as float (monocular uses channels 0:2, or takes 2 channels).
