@@ -8,6 +8,7 @@ spiking layers for the stateless (numerically identical) pure-torch IF neurons, 
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import torch
@@ -27,18 +28,28 @@ def resolve_device(device: str | torch.device = 'auto') -> torch.device:
 
 
 class Predictor:
-    """Counts (uint16 (4,H,W) or (B,4,H,W)) -> float32 depth (H,W) / (B,H,W) in metres."""
+    """Counts (uint16 (4,H,W) or (B,4,H,W)) -> float32 depth (H,W) / (B,H,W) in metres.
+
+    Give a checkpoint path or a model; with neither, an untrained reference net is used (warned).
+    """
 
     def __init__(self, checkpoint: str | None = None, device: str = 'auto', half: bool = False,
                  model: StereoSpike | None = None, channels_last: bool = True,
                  stateless_neurons: bool = True,
                  warmup_shape: tuple[int, int] | None = (260, 346)) -> None:
-        if (checkpoint is None) == (model is None):
-            raise ValueError('Predictor needs exactly one of checkpoint or model')
+        if checkpoint is not None and model is not None:
+            raise ValueError('Predictor takes a checkpoint or a model, not both')
         self.device = resolve_device(device)
         self.meta: dict = {}
+        self.untrained = checkpoint is None and model is None
         if checkpoint is not None:
             model, self.meta = load_checkpoint(checkpoint, 'cpu')
+        elif model is None:  # no weights given: the reference network, untrained (for demos)
+            warnings.warn('Predictor without checkpoint: untrained reference network, '
+                          'depth output is meaningless', stacklevel=2)
+            with torch.random.fork_rng():
+                torch.manual_seed(0)
+                model = build_model()
         if stateless_neurons and model.is_spiking \
                 and model.config.neuron_backend != 'torch':
             fast = build_model(model.config, neuron_backend='torch')

@@ -57,8 +57,12 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         pred.predict(np.zeros((2, 16, 16), np.uint16))
     with pytest.raises(ValueError, match='NaN'):
         pred.predict(np.full((4, 16, 16), np.nan, np.float32))
-    with pytest.raises(ValueError, match='exactly one'):
-        Predictor()
+    with pytest.raises(ValueError, match='not both'):
+        Predictor(str(tmp_path / 'x.pt'), model=_model())
+    with pytest.warns(UserWarning, match='untrained'):
+        untrained = Predictor(device='cpu', warmup_shape=None)
+    assert untrained.untrained and untrained.predict(np.zeros((4, 16, 24), np.uint16)).shape \
+        == (16, 24)
     with pytest.raises(CheckpointError, match='does not exist'):
         Predictor(str(tmp_path / 'missing.pt'))
     if not torch.cuda.is_available():
