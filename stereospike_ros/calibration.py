@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from stereospike_ros import atomic
 
 MVSEC_FOCAL_BASELINE = 19.941772
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')
@@ -308,18 +309,6 @@ def _camera_yaml(cam: CameraModel) -> dict[str, Any]:
     return entry
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def format_map(values: np.ndarray) -> bytes:
     """Map text exactly as MVSEC lays it out: one line per row, space-separated floats."""
     buf = io.StringIO()
@@ -342,8 +331,8 @@ def write_calibration(folder: str | os.PathLike, name: str, calib: StereoCalibra
     folder.mkdir(parents=True, exist_ok=True)
     doc = {'cam0': _camera_yaml(calib.left_camera), 'cam1': _camera_yaml(calib.right_camera)}
     paths = {'camchain': folder / f'camchain-imucam-{name}.yaml'}
-    _atomic_write(paths['camchain'],
-                  yaml.safe_dump(doc, default_flow_style=None, sort_keys=True).encode())
+    atomic.write_bytes(paths['camchain'],
+                       yaml.safe_dump(doc, default_flow_style=None, sort_keys=True).encode())
     arrays = dict(zip(MAP_KEYS, (calib.left_x_map, calib.left_y_map,
                                  calib.right_x_map, calib.right_y_map)))
     for key, values in arrays.items():
@@ -351,7 +340,7 @@ def write_calibration(folder: str | os.PathLike, name: str, calib: StereoCalibra
             raise ValueError(f'{key} map has shape {values.shape}, expected '
                              f'({calib.height}, {calib.width})')
         paths[key] = folder / f'{name}_{key}_map.txt'
-        _atomic_write(paths[key], format_map(values))
+        atomic.write_bytes(paths[key], format_map(values))
     return paths
 
 

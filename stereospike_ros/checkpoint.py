@@ -7,15 +7,14 @@ The loader also accepts a plain reference state_dict (its 21 names) as the binoc
 """
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from stereospike_ros import atomic
 from stereospike_ros.model import ModelConfig, StereoSpike, build_model
 
 FORMAT = 'stereospike-checkpoint-v1'
@@ -36,19 +35,8 @@ def _validate_path(path) -> Path:
 
 def atomic_torch_save(obj, path) -> None:
     """``torch.save`` to a temporary file in the target folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_checkpoint(path, model: StereoSpike, meta: dict | None = None) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from stereospike_ros import atomic
+
 FORMAT_VERSION = 1
 COMPRESSIONS = ('gzip', 'lzf', 'none')
 DATASETS = {'inputs': (np.uint16, 4), 'depth': (np.float32, 3), 'timestamps': (np.float64, 1),
@@ -89,6 +91,7 @@ class TensorsWriter:
     def commit(self) -> None:
         """Flush, close and atomically move the file into place."""
         self.file.close()
+        os.chmod(self.tmp_path, atomic.default_mode())
         os.replace(self.tmp_path, self.path)
         self._committed = True
 

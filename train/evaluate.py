@@ -13,9 +13,7 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -26,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from stereospike_ros import atomic  # noqa: E402
 from stereospike_ros.inference import Predictor  # noqa: E402
 from stereospike_ros.metrics import metric_names, summarize  # noqa: E402
 from stereospike_ros.metrics import frame_metrics  # noqa: E402
@@ -72,25 +71,10 @@ def _frames(args):
 
 
 def _atomic_h5(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic.atomic_path(path) as tmp:
         with h5py.File(tmp, 'w') as f:
             for k, v in arrays.items():
                 f.create_dataset(k, data=v)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'w', newline='') as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
@@ -118,10 +102,7 @@ def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=80)
     plt.close(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'wb') as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def main(argv=None) -> dict:
@@ -169,7 +150,7 @@ def main(argv=None) -> dict:
         _atomic_h5(args.save_predictions, {'depth': preds, 'frame_indices': np.asarray(ids),
                                            'timestamps': np.asarray(stamps, np.float64)})
     if args.out:
-        _atomic_text(args.out / 'summary.json', json.dumps(summary, indent=2))
+        atomic.write_text(args.out / 'summary.json', json.dumps(summary, indent=2))
         buf = io.StringIO()
         w = csv.writer(buf)
         names = metric_names() + ['valid_pixels']
@@ -177,7 +158,7 @@ def main(argv=None) -> dict:
         for i in range(n):
             w.writerow([i, int(ids[i]), repr(float(stamps[i]))]
                        + [repr(float(per_frame[k][i])) for k in names])
-        _atomic_text(args.out / 'frames.csv', buf.getvalue())
+        atomic.write_text(args.out / 'frames.csv', buf.getvalue())
     return summary
 
 

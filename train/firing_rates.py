@@ -13,9 +13,7 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from stereospike_ros import atomic  # noqa: E402
 from stereospike_ros.checkpoint import load_checkpoint  # noqa: E402
 from stereospike_ros.dataset import TensorsDataset  # noqa: E402
 from stereospike_ros.inference import resolve_device  # noqa: E402
@@ -68,13 +67,6 @@ def layer_firing_rates(model: StereoSpike, dataset, device, max_frames: int = 0,
     return rows
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'w', newline='') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> list[dict]:
     """Measure, print the table, write ``firing_rates.csv``/``.json`` into ``--out``."""
     p = argparse.ArgumentParser(description=__doc__,
@@ -99,8 +91,8 @@ def main(argv=None) -> list[dict]:
         w = csv.DictWriter(buf, fieldnames=['layer', 'neurons', 'rate'])
         w.writeheader()
         w.writerows(rows)
-        _atomic_text(args.out / 'firing_rates.csv', buf.getvalue())
-        _atomic_text(args.out / 'firing_rates.json', json.dumps(rows, indent=2))
+        atomic.write_text(args.out / 'firing_rates.csv', buf.getvalue())
+        atomic.write_text(args.out / 'firing_rates.json', json.dumps(rows, indent=2))
     return rows
 
 

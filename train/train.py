@@ -18,7 +18,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from stereospike_ros import atomic  # noqa: E402
 from stereospike_ros.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from stereospike_ros.dataset import TensorsDataset  # noqa: E402
 from stereospike_ros.loss import stereospike_loss  # noqa: E402
@@ -163,14 +163,6 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     """The shuffle of one epoch: a function of (seed, epoch) only, so resume can replay it."""
     g = torch.Generator().manual_seed(seed * 1000 + epoch)
     return torch.randperm(n, generator=g).tolist()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -379,7 +371,7 @@ def main(argv=None) -> dict:
                'last_metrics': {k: v for k, v in last_metrics.items()},
                'skipped_frames_without_gt': skipped_total, 'stopped': stopped,
                'seconds': time.monotonic() - start_time}
-    atomic_write_text(args.out / 'summary.json', json.dumps(summary, indent=2))
+    atomic.write_text(args.out / 'summary.json', json.dumps(summary, indent=2))
     return summary
 
 
