@@ -18,12 +18,12 @@ import pytest
 rclpy = pytest.importorskip('rclpy')
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from dvs_msgs.msg import EventArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
+from ros_helpers import SpinningNode  # noqa: E402
 from stereospike_ros import depth_node, ros_images, wire  # noqa: E402
 from stereospike_ros.events import Events  # noqa: E402
 from stereospike_ros.stream import StereoWindower, StreamConfig, Window  # noqa: E402
@@ -118,16 +118,12 @@ class NodeProcess:
         self._log.close()
 
 
-class Harness:
+class Harness(SpinningNode):
     """This process's ROS side: raw event publishers, depth / info / diagnostics subscribers."""
 
     def __init__(self, ns):
+        super().__init__('test_harness')
         self.ns = ns
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('test_harness', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {side: self.node.create_publisher(EventArray, f'{ns}/{side}/events',
                                                       reliable) for side in ('left', 'right')}
@@ -138,13 +134,7 @@ class Harness:
         self.node.create_subscription(CameraInfo, f'{ns}/depth/camera_info', self.info.append,
                                       reliable)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
-        self._running = True
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while self._running:
-            self.executor.spin_once(timeout_sec=0.05)
+        self.start()
 
     def _on_diag(self, msg):
         for status in msg.status:
@@ -178,13 +168,6 @@ class Harness:
             delay = start + (k + 1) * step_ns / 1e9 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-
-    def close(self):
-        self._running = False
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -10,10 +9,10 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 from dvs_msgs.msg import EventArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
+from ros_helpers import SpinningNode  # noqa: E402
 from stereospike_ros import bags, play, ros_images, wire  # noqa: E402
 from test_depth_node import (MS, ROOT, T0, Harness, NodeProcess, make_events,  # noqa: E402
                              tiny_checkpoint)
@@ -45,15 +44,11 @@ def write_bag(path, fmt, seconds=1.0, step_ms=10, depth=False, width=SW, height=
     return streams
 
 
-class Listener:
+class Listener(SpinningNode):
     """Raw event and typed depth subscribers in this process, spun in a thread."""
 
     def __init__(self, remap_ns=''):
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('play_listener', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__('play_listener')
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
         self.raw = {LEFT: [], RIGHT: []}
         self.depth = []
@@ -63,20 +58,7 @@ class Listener:
                 lambda data, t=topic: self.raw[t].append((time.monotonic(), data)), qos,
                 raw=True)
         self.node.create_subscription(Image, remap_ns + DEPTH, self.depth.append, qos)
-        self._running = True
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self):
-        while self._running:
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self):
-        self._running = False
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
+        self.start()
 
 
 def test_ros1_bag_is_forwarded_as_cdr_bytes_at_recorded_timing(tmp_path):
