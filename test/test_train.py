@@ -95,7 +95,8 @@ def test_evaluate_matches_independent_numpy(trained, tmp_path):
     pred_path = tmp_path / 'pred.h5'
     summary = evaluate.main(['--checkpoint', str(tmp / 'run' / 'best.pt'), '--data',
                              str(tmp / 'val.h5'), '--out', str(out), '--save-predictions',
-                             str(pred_path), '--png', '2', '--device', 'cpu', '--quiet'])
+                             str(pred_path), '--png', '2', '--device', 'cpu', '--baseline',
+                             '--quiet'])
     with h5py.File(pred_path, 'r') as f:
         pred = f['depth'][()]
         assert pred.dtype == np.float32 and pred.shape == dva.shape
@@ -112,6 +113,10 @@ def test_evaluate_matches_independent_numpy(trained, tmp_path):
         onepx.append((de <= 1).mean())
     assert summary['mde_cm'] == pytest.approx(100 * np.mean(mdes), rel=1e-9)
     assert summary['one_px'] == pytest.approx(np.mean(onepx), rel=1e-9)
+    const = dva[np.isfinite(dva)].astype(np.float64).mean()
+    base = [np.abs(const - g[np.isfinite(g)]).mean() for g in dva.astype(np.float64)]
+    assert summary['baseline']['depth_m'] == pytest.approx(const, rel=1e-6)
+    assert summary['baseline']['mde_cm'] == pytest.approx(100 * np.mean(base), rel=1e-5)
     saved = json.loads((out / 'summary.json').read_text())
     assert saved['mde_cm'] == pytest.approx(summary['mde_cm'])
     rows = list(csv.DictReader(open(out / 'frames.csv')))

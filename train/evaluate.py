@@ -46,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--batch-size', type=int, default=4)
     p.add_argument('--device', default='auto')
     p.add_argument('--half', action='store_true', help='fp16 on CUDA')
+    p.add_argument('--baseline', action='store_true',
+                   help='also score a constant prediction equal to the mean valid ground-truth '
+                        'depth of the evaluated frames (a baseline that sees the answer)')
     p.add_argument('--quiet', action='store_true')
     args = p.parse_args(argv)
     if (args.data is None) == (args.split is None):
@@ -105,6 +108,24 @@ def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
     atomic.write_bytes(path, buf.getvalue())
 
 
+def constant_baseline(dataset, quiet: bool = True) -> dict:
+    """Metrics of predicting everywhere the mean valid ground-truth depth of ``dataset``."""
+    total, count = 0.0, 0
+    for i in tqdm(range(len(dataset)), desc='baseline mean', disable=quiet):
+        gt = dataset[i][1].numpy()
+        valid = np.isfinite(gt)
+        total += float(gt[valid].sum(dtype=np.float64))
+        count += int(valid.sum())
+    if count == 0:
+        raise SystemExit('no valid ground truth for the constant-depth baseline')
+    depth = total / count
+    parts = [frame_metrics(np.full_like(g, depth), g)
+             for g in (dataset[i][1].numpy() for i in range(len(dataset)))]
+    summary = summarize({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    summary['depth_m'] = depth
+    return summary
+
+
 def main(argv=None) -> dict:
     """Evaluate; returns the summary dict (also printed and written to OUT/summary.json)."""
     args = parse_args(argv)
@@ -141,6 +162,10 @@ def main(argv=None) -> dict:
         raise SystemExit(f'{args.data or args.data_root}: {exc}') from None
     summary.update({'checkpoint': str(args.checkpoint), 'data': str(args.data or args.data_root),
                     'model': predictor.config.to_dict()})
+    if args.baseline:
+        summary['baseline'] = constant_baseline(dataset, args.quiet)
+        print(f'constant-depth baseline ({summary["baseline"]["depth_m"]:.3f} m): '
+              f'MDE {summary["baseline"]["mde_cm"]:.2f} cm')
     print(f'{summary["frames"]} frames ({summary["frames_without_gt"]} without GT): '
           f'MDE {summary["mde_cm"]:.2f} cm, median {summary["median_cm"]:.2f} cm, '
           f'disparity error {summary["disp_error"]:.3f} px, 1PA {100 * summary["one_px"]:.1f} %, '
