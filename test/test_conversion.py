@@ -236,6 +236,16 @@ def test_cli(sequence, tmp_path, capsys):
         assert tf.inputs(slice(None)).sum() > 0
     with pytest.raises(SystemExit):
         convert.main(['--data', 'a', '--gt', 'b', '--calib', 'c', '--out', 'd', '--crop', '5:2'])
+    # An existing folder as --out: the file is named after sequence and crop, as splits expect.
+    folder = tmp_path / 'tensors'
+    folder.mkdir()
+    rc = convert.main(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
+                       '--out', str(folder), '--crop', '2:6', '--no-hole-filling', '--quiet',
+                       '--sequence', 'named'])
+    assert rc == 0 and [p.name for p in folder.iterdir()] == ['named_2-6.h5']
+    rc = convert.main(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
+                       '--out', str(folder), '--quiet'])
+    assert rc == 2 and 'is a folder' in capsys.readouterr().err
 
 
 def test_unsorted_bag_events_error_names_the_bag(sequence, tmp_path):

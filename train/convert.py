@@ -1,7 +1,8 @@
 """Convert one MVSEC sequence (HDF5 pair or ROS 1/ROS 2 bags) into one StereoSpike tensors file.
 
 Example: ``python train/convert.py --data indoor_flying1_data.hdf5 --gt indoor_flying1_gt.hdf5
---calib indoor_flying_calib --split 1 --out data/indoor_flying1_139-1201.h5``
+--calib indoor_flying_calib --split 1 --out data/`` (an existing folder: the file gets the name
+``splits.split_datasets`` looks for, here ``data/indoor_flying1_139-1201.h5``).
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--gt', required=True, help='NAME_gt.hdf5, a ROS 1 .bag or a ROS 2 bag dir')
     p.add_argument('--calib', required=True,
                    help="calibration folder or camchain yaml; 'identity' if already rectified")
-    p.add_argument('--out', required=True, help='output tensors file (.h5)')
+    p.add_argument('--out', required=True,
+                   help='output tensors file (.h5), or an existing folder (with --split or '
+                        '--crop: named SEQUENCE_A-B.h5 as the splits expect)')
     crop = p.add_mutually_exclusive_group()
     crop.add_argument('--split', type=int, choices=sorted(splits.SPLITS),
                       help='use the crop of --sequence in this split')
@@ -56,12 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def output_path(args: argparse.Namespace) -> Path:
+    """``--out`` as given, or inside an existing folder the split's file name of the sequence."""
+    out = Path(args.out)
+    if not out.is_dir():
+        return out
+    if args.split is None and args.crop is None:
+        raise ValueError(f'{out}: is a folder; give a file name, or --split/--crop so the '
+                         f'file can be named after the sequence and crop')
+    sequence = args.sequence or conversion.sequence_name(args.data)
+    crop = args.crop if args.crop is not None else splits.crop_for(args.split, sequence)
+    return out / splits.tensors_filename(sequence, crop)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the conversion; prints the summary, exit status 2 on bad input."""
     args = build_parser().parse_args(argv)
     topics = {'left_events': args.left_topic, 'right_events': args.right_topic,
               'left_depth': args.depth_topic}
     try:
+        args.out = output_path(args)
         summary = conversion.convert_sequence(
             args.data, args.gt, args.calib, args.out, sequence=args.sequence, crop=args.crop,
             split=args.split, window_ms=args.window_ms, window_mode=args.window_mode,
