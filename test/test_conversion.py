@@ -263,3 +263,14 @@ def test_unsorted_bag_events_error_names_the_bag(sequence, tmp_path):
     assert not (tmp_path / 'u.h5').exists()
     s = convert_quiet(bag, sequence['gt'], tmp_path / 'u.h5', unsorted='drop')
     assert s['events']['left']['unsorted'] == 100
+
+
+def test_prepared_frames_keeps_order_and_values():
+    rng = np.random.default_rng(3)
+    frames = [(i, rng.uniform(0.5, 6.0, (20, 24)).astype(np.float32)) for i in range(25)]
+    for _, f in frames[::3]:
+        f[5:7, 5:7] = np.nan
+    got = list(conversion.prepared_frames(iter(frames), conversion.fill_holes, workers=3))
+    assert [i for i, _ in got] == list(range(25))
+    for (_, out), (_, frame) in zip(got, frames):
+        np.testing.assert_array_equal(out, conversion.fill_holes(frame))
