@@ -6,9 +6,9 @@ set -euo pipefail
 out="${1:?usage: make_demo_data.sh OUT_DIR}"
 py="${PYTHON:-.venv/bin/python}"
 mkdir -p "$out/raw" "$out/tensors"
-# seeds 1-4: training; seeds 101-102: held out (never seen in training or model selection).
-for seed in 1 2 3 4 101 102; do
-  if [ "$seed" -lt 100 ]; then seconds=6; else seconds=4; fi
+# seeds 1-10: training; seed 51: validation (model selection); seeds 101-102: held-out test.
+for seed in 1 2 3 4 5 6 7 8 9 10 51 101 102; do
+  case "$seed" in 51) seconds=3 ;; 10?) seconds=4 ;; *) seconds=6 ;; esac
   name="synth$seed"
   if [ ! -f "$out/raw/${name}_gt.hdf5" ]; then
     "$py" train/synthesize.py --out "$out/raw" --seconds "$seconds" --seed "$seed" --name "$name" \
