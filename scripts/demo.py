@@ -179,18 +179,24 @@ def evaluate(paths: dict, depth: dict[int, np.ndarray]) -> tuple[list[dict], lis
         if abs(int(gt_ns[k]) - stamp) > 1_000_000:     # no ground truth within 1 ms
             continue
         pred, truth = depth[stamp], all_gt[k]
-        m = metrics.frame_metrics(pred, truth)
+        # The node publishes NaN where it predicts no positive depth (REP 118); score those
+        # pixels as depth 0 so a missing prediction counts as an error, not as a skipped pixel.
+        missing = ~np.isfinite(pred) & np.isfinite(truth)
+        m = metrics.frame_metrics(np.nan_to_num(pred, nan=0.0), truth)
         base = metrics.frame_metrics(np.full_like(truth, constant), truth)
         rows.append({'stamp_ns': stamp, 'gt_frame': k, 'mde_cm': 100 * float(m['mde'][0]),
                      'median_cm': 100 * float(m['median'][0]),
                      'disp_error_px': float(m['disp_error'][0]),
                      'one_px': float(m['one_px'][0]),
+                     'no_prediction_share': float(missing.sum()
+                                                  / max(1, np.isfinite(truth).sum())),
                      'baseline_mde_cm': 100 * float(base['mde'][0])})
         frames.append((stamp, pred, truth))
     gt.close()
     summary = {'frames_evaluated': len(rows), 'constant_depth_m': constant}
     if rows:
-        for key in ('mde_cm', 'median_cm', 'disp_error_px', 'one_px', 'baseline_mde_cm'):
+        for key in ('mde_cm', 'median_cm', 'disp_error_px', 'one_px', 'no_prediction_share',
+                    'baseline_mde_cm'):
             summary[key] = float(np.nanmean([r[key] for r in rows]))
     return rows, frames, summary
 
@@ -247,7 +253,9 @@ def write_reports(out: Path, rows: list[dict], summary: dict) -> None:
              f'(constant-depth baseline: {summary.get("baseline_mde_cm", float("nan")):.1f} cm)',
              f'- median error: {summary.get("median_cm", float("nan")):.1f} cm, '
              f'disparity error {summary.get("disp_error_px", float("nan")):.2f} px, '
-             f'one-pixel accuracy {100 * summary.get("one_px", float("nan")):.1f} %']
+             f'one-pixel accuracy {100 * summary.get("one_px", float("nan")):.1f} %',
+             f'- pixels with ground truth but no prediction (scored as depth 0): '
+             f'{100 * summary.get("no_prediction_share", float("nan")):.2f} %']
     (out / 'summary.md').write_text('\n'.join(lines) + '\n')
 
 
