@@ -11,7 +11,7 @@ import torch
 
 from stereospike_ros.checkpoint import load_checkpoint, save_checkpoint
 from stereospike_ros.inference import Predictor
-from stereospike_ros.model import build_model
+from stereospike_ros.model import ModelConfig, build_model
 from stereospike_ros.tensors import TensorsError, TensorsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,3 +208,23 @@ def test_yaml_config_and_reference_defaults(tmp_path):
     cfg.write_text('epoch: 5\n')
     with pytest.raises(SystemExit):
         train.parse_args(['--config', str(cfg)])
+
+
+def test_evaluate_split_route_scores_the_test_frames(tmp_path):
+    from test_tensors import write_tensors
+    from stereospike_ros import splits
+    root = tmp_path / 'tensors'
+    root.mkdir()
+    for seq, n in {'indoor_flying1': 205, 'indoor_flying2': 3, 'indoor_flying3': 3}.items():
+        crop = splits.crop_for(1, seq)
+        write_tensors(root / splits.tensors_filename(seq, crop), n=n, h=16, w=24,
+                      attrs={'sequence': seq, 'crop_start': crop[0], 'crop_stop': crop[1]})
+    ckpt = tmp_path / 'tiny.pt'
+    save_checkpoint(ckpt, build_model(ModelConfig(width=0.0625)))
+    summary = evaluate.main(['--checkpoint', str(ckpt), '--split', '1', '--data-root', str(root),
+                             '--out', str(tmp_path / 'eval'), '--device', 'cpu', '--quiet'])
+    test_rows = splits.split_datasets(root, 1)['test'].rows
+    assert summary['frames'] == len(test_rows) == 205 - 2 - 200
+    rows = list(csv.DictReader(open(tmp_path / 'eval' / 'frames.csv')))
+    # frame_index is the file's own index of each evaluated row (write_tensors: row + 5)
+    assert [int(r['frame_index']) for r in rows] == [int(i) + 5 for i in test_rows]

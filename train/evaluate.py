@@ -64,13 +64,13 @@ def _frames(args):
     """(dataset, per-frame ids, timestamps) of what to evaluate."""
     if args.data is not None:
         from stereospike_ros.dataset import TensorsDataset
-        with TensorsFile(args.data) as tf:
-            ids, ts = tf.frame_indices, tf.timestamps
-        return TensorsDataset(str(args.data)), ids, ts
-    from stereospike_ros.splits import split_datasets
-    ds = split_datasets(args.data_root, args.split)[args.subset]
-    n = len(ds)
-    return ds, np.arange(n, dtype=np.int64), np.full(n, np.nan)
+        ds = TensorsDataset(str(args.data))
+    else:
+        from stereospike_ros.splits import split_datasets
+        ds = split_datasets(args.data_root, args.split)[args.subset]
+    with TensorsFile(ds.path) as tf:
+        ids, ts = tf.frame_indices[ds.rows], tf.timestamps[ds.rows]
+    return ds, ids, ts
 
 
 def _atomic_h5(path: Path, arrays: dict) -> None:
