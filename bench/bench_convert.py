@@ -148,7 +148,8 @@ def bag_throughput(folder: Path, data: str, gt: str, n_events: int) -> dict | No
     n = [0]
 
     def stream(side):
-        for ev in bags.read_events(bag, f'/davis/{side}/events', chunk_messages=64):
+        for ev in bags.read_events(bag, f'/davis/{side}/events', chunk_messages=4096,
+                                   chunk_events=1 << 17):
             n[0] += len(ev)
             yield ev.x, ev.y, ev.seconds, ev.p
     for _ in iter_stereo_windows(stream('left'), stream('right'), grid, rect, rect):

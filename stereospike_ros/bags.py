@@ -186,20 +186,24 @@ def iter_raw_messages(path, topics: Iterable[str]) -> Iterator[tuple[str, int, b
 
 
 def read_events(path, topic: str, start_ns: Optional[int] = None, stop_ns: Optional[int] = None,
-                *, chunk_messages: int = 64, early_stop: bool = False,
-                progress: bool = False) -> Iterator[Events]:
+                *, chunk_messages: int = 64, chunk_events: Optional[int] = None,
+                early_stop: bool = False, progress: bool = False) -> Iterator[Events]:
     """Yield the events with ``start_ns <= t < stop_ns`` (sensor time) in chunks, in bag order.
 
-    A chunk holds the events of at most ``chunk_messages`` messages (bounded memory). Bag order is
+    A chunk holds the events of at most ``chunk_messages`` messages (bounded memory), and is cut
+    early once it holds ``chunk_events`` events (chunks that fit the CPU caches convert fastest:
+    about 1e5 events measured best here, against 4x slower chunks of 1e7). Bag order is
     sensor-time order for event-camera drivers. ``early_stop`` ends the scan at the first message
     whose first event is at or after ``stop_ns`` (only valid when times never decrease).
     """
     if chunk_messages < 1:
         raise ValueError(f'chunk_messages must be >= 1, not {chunk_messages}')
+    if chunk_events is not None and chunk_events < 1:
+        raise ValueError(f'chunk_events must be >= 1, not {chunk_events}')
     lo = -2 ** 63 if start_ns is None else int(start_ns)
     hi = 2 ** 63 - 1 if stop_ns is None else int(stop_ns)
     parts: list[Events] = []
-    pending = 0
+    pending = held = 0
     total = None
     if progress:
         with _open_reader(path) as reader:
@@ -219,10 +223,11 @@ def read_events(path, topic: str, start_ns: Optional[int] = None, stop_ns: Optio
                     events = msg.events
                 if len(events):
                     parts.append(events)
-            if pending >= chunk_messages:
+                    held += len(events)
+            if pending >= chunk_messages or (chunk_events is not None and held >= chunk_events):
                 if parts:
                     yield Events.concatenate(parts)
-                parts, pending = [], 0
+                parts, pending, held = [], 0, 0
     if parts:
         yield Events.concatenate(parts)
 

@@ -196,7 +196,7 @@ def _bag_chunks(path: str, topic: str, grid: WindowGrid, reader_stats: dict) -> 
     """Event chunks of one camera from a bag (every event is read; the windower filters)."""
     from stereospike_ros import bags
     reader_stats.update(read=0, non_finite=0, beyond_sensor=0, unsorted=0, skipped=0)
-    for ev in bags.read_events(path, topic, chunk_messages=256):
+    for ev in bags.read_events(path, topic, chunk_messages=4096, chunk_events=1 << 17):
         yield ev.x, ev.y, ev.seconds, ev.p
 
 

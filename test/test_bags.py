@@ -119,6 +119,13 @@ def test_read_events_chunks_and_time_range(written, fmt):
     np.testing.assert_array_equal(joined.t, every.t)
     np.testing.assert_array_equal(joined.x, every.x)
     np.testing.assert_array_equal(joined.p, every.p)
+    # cut by event count: each chunk stops growing at the first message that reaches the limit
+    sizes = [len(m.events) for _, m in msgs]
+    by_events = list(bags.read_events(paths[fmt], EV, chunk_messages=100,
+                                      chunk_events=sizes[0] + 1))
+    assert 1 < len(by_events) < len(msgs)
+    assert all(len(c) >= sizes[0] + 1 for c in by_events[:-1])
+    np.testing.assert_array_equal(Events.concatenate(by_events).t, every.t)
     start, stop = BASE + 25_000_000, BASE + 71_000_000
     want = every.time_slice(start, stop)
     for early in (False, True):
