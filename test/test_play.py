@@ -139,11 +139,18 @@ def test_bags_played_into_the_node_give_one_depth_per_window(tmp_path, tiny_chec
             subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(bag), '--quiet',
                             '--wait-for-subscribers', '20'] + remap + extra,
                            check=True, cwd=ROOT, timeout=90)
-            ros.wait(lambda: len(ros.depth) >= before + passes * len(expected), 20.0,
-                     f'depth from {bag.name}')
+            # At a loop the bag's time jumps back: the node resets, and a window still in
+            # inference then (on a slow or busy CPU) is discarded by design, never published.
+            least = before + passes * len(expected) - (passes - 1)
+            ros.wait(lambda: len(ros.depth) >= least and ros_images.time_to_ns(
+                ros.depth[-1].header.stamp) == expected[-1], 20.0, f'depth from {bag.name}')
             time.sleep(0.3)
             stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth[before:]]
-            assert stamps == expected * passes, (bag.name, stamps)
+            if passes == 2 and stamps == expected[:-1] + expected:
+                ros.wait(lambda: ros.counter('windows_discarded_reset') >= 1, 5.0,
+                         f'the discarded window to be counted ({stamps})')
+            else:
+                assert stamps == expected * passes, (bag.name, stamps)
         assert ros.counter('resets') == 2            # each replay of the bag's time is a reset
         assert ros.counter('malformed_left') == 0
         assert all((m.width, m.height) == (SW, SH) for m in ros.depth)
