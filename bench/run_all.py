@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-BENCHES = ['bench_wire', 'bench_convert', 'bench_inference', 'bench_node']
+BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node']
 
 
 def machine_description() -> str:
