@@ -127,3 +127,18 @@ def load_weights_into(model: StereoSpike, path) -> dict:
     check_state_dict(model, ck['state_dict'], str(path))
     model.load_state_dict(ck['state_dict'])
     return ck['meta']
+
+
+#: Entries of a training checkpoint's ``meta`` that only resuming needs.
+RESUME_KEYS = ('optimizer', 'scheduler', 'scaler', 'rng', 'position')
+
+
+def export_for_inference(src, dst) -> dict:
+    """Copy checkpoint ``src`` to ``dst`` without the resume-only state (about 3x smaller).
+
+    Weights, model configuration, metrics and training arguments are kept; returns the meta.
+    """
+    model, meta = load_checkpoint(src, 'cpu')
+    kept = {k: v for k, v in meta.items() if k not in RESUME_KEYS}
+    save_checkpoint(dst, model, kept)
+    return kept

@@ -6,7 +6,7 @@ import torch
 
 from stereospike_ros.checkpoint import (FORMAT, CheckpointError, load_checkpoint,
                                         load_weights_into, save_checkpoint)
-from stereospike_ros.model import StereoSpike, build_model
+from stereospike_ros.model import ModelConfig, StereoSpike, build_model
 
 
 def test_round_trip_with_meta_and_resume_state(tmp_path):
@@ -89,3 +89,21 @@ def test_arbitrary_pickles_are_refused(tmp_path):
     torch.save({'format': FORMAT, 'payload': _Evil()}, path)
     with pytest.raises(CheckpointError, match='not a loadable checkpoint'):
         load_checkpoint(path)
+
+
+def test_export_for_inference_drops_resume_state_only(tmp_path):
+    from stereospike_ros.checkpoint import export_for_inference
+    model = build_model(ModelConfig(width=0.0625))
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.rand(1, 4, 32, 48)).depths[-1].mean().backward()
+    opt.step()
+    meta = {'epoch': 3, 'metrics': {'mde': 0.5}, 'optimizer': opt.state_dict(),
+            'rng': {'python': [1, 2]}, 'position': 7, 'args': {'lr': 1e-3}}
+    save_checkpoint(tmp_path / 'train.pt', model, meta)
+    kept = export_for_inference(tmp_path / 'train.pt', tmp_path / 'infer.pt')
+    assert kept == {'epoch': 3, 'metrics': {'mde': 0.5}, 'args': {'lr': 1e-3}}
+    assert (tmp_path / 'infer.pt').stat().st_size < (tmp_path / 'train.pt').stat().st_size
+    loaded, loaded_meta = load_checkpoint(tmp_path / 'infer.pt')
+    assert loaded_meta == kept
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
