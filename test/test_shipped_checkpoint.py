@@ -1,0 +1,27 @@
+"""The shipped demo checkpoint: small, documented, the node's default, and it runs."""
+from pathlib import Path
+
+import numpy as np
+
+from stereospike_ros.checkpoint import load_checkpoint
+from stereospike_ros.depth_node import CHECKPOINT_DIR, resolve_checkpoint
+from stereospike_ros.inference import Predictor
+
+SHIPPED = CHECKPOINT_DIR / 'stereospike_synthetic_w025.pt'
+
+
+def test_shipped_checkpoint_is_the_default_and_small():
+    assert Path(resolve_checkpoint('')) == SHIPPED
+    assert SHIPPED.stat().st_size <= 20 * 1024 * 1024
+    card = (CHECKPOINT_DIR / 'MODEL_CARD.md').read_text()
+    assert 'train/train.py' in card and 'synth101' in card and 'baseline' in card
+
+
+def test_shipped_checkpoint_loads_and_predicts_metric_depth():
+    model, meta = load_checkpoint(SHIPPED)
+    assert model.config.variant == 'binocular' and model.config.width == 0.25
+    assert 'optimizer' not in meta and meta['metrics']['mde_cm'] < 100
+    counts = np.random.default_rng(0).poisson(0.2, (4, 260, 346)).astype(np.uint16)
+    depth = Predictor(str(SHIPPED), device='cpu', warmup_shape=None).predict(counts)
+    assert depth.shape == (260, 346) and np.isfinite(depth).all()
+    assert 0.1 < float(np.median(depth)) < 20.0     # metres, in the range it was trained on
