@@ -72,8 +72,11 @@ class Events:
 def ns_to_seconds(t_ns: np.ndarray) -> np.ndarray:
     """Int64 ns to float64 seconds computed like rospy's ``to_sec()``: ``sec + nsec / 1e9``."""
     t_ns = np.asarray(t_ns, dtype=np.int64)
-    sec, nsec = np.divmod(t_ns, NS_PER_S)
-    return sec.astype(np.float64) + nsec.astype(np.float64) / 1e9
+    sec = np.floor_divide(t_ns, NS_PER_S)       # faster than np.divmod (one division, not two)
+    out = np.subtract(t_ns, sec * NS_PER_S).astype(np.float64)
+    out /= 1e9
+    out += sec                                  # float64(sec) + nsec / 1e9, bit for bit
+    return out
 
 
 def seconds_to_ns(t_s: np.ndarray) -> np.ndarray:
