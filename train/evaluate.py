@@ -111,16 +111,18 @@ def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
 def constant_baseline(dataset, quiet: bool = True) -> dict:
     """Metrics of predicting everywhere the mean valid ground-truth depth of ``dataset``."""
     total, count = 0.0, 0
-    for i in tqdm(range(len(dataset)), desc='baseline mean', disable=quiet):
-        gt = dataset[i][1].numpy()
-        valid = np.isfinite(gt)
-        total += float(gt[valid].sum(dtype=np.float64))
-        count += int(valid.sum())
-    if count == 0:
-        raise SystemExit('no valid ground truth for the constant-depth baseline')
-    depth = total / count
-    parts = [frame_metrics(np.full_like(g, depth), g)
-             for g in (dataset[i][1].numpy() for i in range(len(dataset)))]
+    with TensorsFile(dataset.path) as tf:     # ground truth only: the inputs are not needed
+        def frames():
+            for row in tqdm(dataset.rows, desc='baseline', disable=quiet):
+                yield tf.depth(int(row))
+        for gt in frames():
+            valid = np.isfinite(gt)
+            total += float(gt[valid].sum(dtype=np.float64))
+            count += int(valid.sum())
+        if count == 0:
+            raise SystemExit('no valid ground truth for the constant-depth baseline')
+        depth = total / count
+        parts = [frame_metrics(np.full_like(g, depth), g) for g in frames()]
     summary = summarize({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     summary['depth_m'] = depth
     return summary
