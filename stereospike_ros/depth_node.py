@@ -387,7 +387,6 @@ class DepthNode(Node):
                 self._count('windows_skipped')
 
     def _infer_loop(self) -> None:
-        in_channels = self.predictor.config.in_channels
         while not self._stop.is_set():
             window = self._mailbox.get(0.1)
             if window is None:
@@ -395,9 +394,8 @@ class DepthNode(Node):
             if window.generation != self.windower.generation:
                 self._count('windows_discarded_reset')
                 continue
-            counts = window.counts if in_channels == 4 else window.counts[:2]
             t0 = time.perf_counter()
-            depth = self.predictor.predict(counts)
+            depth = self.predictor.predict(window.counts)   # a monocular model takes L_ON, L_OFF
             self._lat_infer.add(time.perf_counter() - t0)
             depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
             header = ros_images.make_header(window.end_ns, self.p['frame_id'])
