@@ -22,7 +22,6 @@ setup(
     maintainer_email='dev@stereospike.invalid',
     description='Event-camera stereo depth with a spiking neural network (StereoSpike) for ROS 2.',
     license='MIT',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'depth_node = stereospike_ros.depth_node:main',

@@ -21,13 +21,10 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from stereospike_ros.encoding import Rectifier  # noqa: E402
-from stereospike_ros.events import ns_to_seconds  # noqa: E402
-from stereospike_ros.mvsec import MvsecData, MvsecGroundTruth  # noqa: E402
-from stereospike_ros.windows import WindowGrid, iter_stereo_windows  # noqa: E402
+from stereospike_ros.windowing.encoding import Rectifier
+from stereospike_ros.io.events import ns_to_seconds
+from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
+from stereospike_ros.windowing.reference import WindowGrid, iter_stereo_windows
 
 W, H = 346, 260
 START_NS = 1_506_117_000_000_000_000
@@ -127,7 +124,7 @@ def python_loop(x: np.ndarray, y: np.ndarray, sec: np.ndarray, on: np.ndarray, t
 def bag_throughput(folder: Path, data: str, gt: str, n_events: int) -> dict | None:
     """Read + window + bin throughput from a ROS 1 bag of the sequence's first events."""
     try:
-        from stereospike_ros import bags, wire
+        from stereospike_ros.io import bags, wire
     except ImportError:
         return None
     bag = folder / 'seq_data.bag'
@@ -160,10 +157,11 @@ def bag_throughput(folder: Path, data: str, gt: str, n_events: int) -> dict | No
 
 CHILD = '''
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
-from stereospike_ros import conversion
-from stereospike_ros.encoding import Rectifier
-sys.path.insert(0, {bench!r})
+from stereospike_ros.offline import conversion
+from stereospike_ros.windowing.encoding import Rectifier
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, {bench!r})  # the benchmark's own helper module, not the package
 from bench_convert import maps
 rect = Rectifier(346, 260, *maps())
 t = time.perf_counter()
@@ -178,7 +176,7 @@ print(json.dumps({{'seconds': time.perf_counter() - t, 'event_seconds': s['event
 
 def convert_in_child(data: str, gt: str, out: str) -> dict:
     """Run a full conversion in a fresh process; its wall time and peak RSS."""
-    code = CHILD.format(root=str(ROOT), bench=str(ROOT / 'bench'), data=data, gt=gt, out=out)
+    code = CHILD.format(bench=str(Path(__file__).resolve().parent), data=data, gt=gt, out=out)
     env = dict(os.environ, OMP_NUM_THREADS='1')
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env,
                          check=True)
@@ -236,7 +234,7 @@ def run(quick: bool) -> list[dict]:
                      'generate s': gen_s})
         with MvsecGroundTruth(gt) as g:
             frame = g.depth(0)
-        from stereospike_ros.conversion import fill_holes
+        from stereospike_ros.offline.conversion import fill_holes
         t = time.perf_counter()
         for _ in range(3):
             fill_holes(frame)

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from stereospike_ros.nn.inference import Predictor
+from stereospike_ros.nn.model import build_model
 
-from stereospike_ros.inference import Predictor  # noqa: E402
-from stereospike_ros.model import build_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _time(fn, repeats: int) -> list[float]:

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from stereospike_ros.io import wire
+from stereospike_ros.io.events import Events
+from stereospike_ros.windowing.stream import StereoWindower, StreamConfig
 
-from stereospike_ros import wire  # noqa: E402
-from stereospike_ros.events import Events  # noqa: E402
-from stereospike_ros.stream import StereoWindower, StreamConfig  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 MS = 1_000_000
 T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS
@@ -63,7 +62,7 @@ def typed_to_events(msg) -> tuple[Events, int]:
 
 def ingest(msgs: dict, windows: int, typed: bool) -> float:
     """Seconds per window to decode, buffer, cut, rectify and bin ``windows`` windows."""
-    from stereospike_ros.encoding import Rectifier
+    from stereospike_ros.windowing.encoding import Rectifier
     if typed:
         from dvs_msgs.msg import EventArray
         from rclpy.serialization import deserialize_message
@@ -120,7 +119,7 @@ def _serve(args) -> int:
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from stereospike_ros.depth_node import DepthNode
+    from stereospike_ros.ros.depth_node import DepthNode
 
     rclpy.init()
     overrides = [Parameter('checkpoint', value=args.checkpoint), Parameter('device', value='cpu'),
@@ -153,8 +152,8 @@ def _serve(args) -> int:
 
 def _tiny_checkpoint(path: Path) -> str:
     import torch
-    from stereospike_ros.checkpoint import save_checkpoint
-    from stereospike_ros.model import ModelConfig, build_model
+    from stereospike_ros.nn.checkpoint import save_checkpoint
+    from stereospike_ros.nn.model import ModelConfig, build_model
     torch.manual_seed(0)
     save_checkpoint(path, build_model(ModelConfig(width=1 / 32)), {'note': 'benchmark'})
     return str(path)

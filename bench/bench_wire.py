@@ -10,18 +10,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(_var, '1')
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np  # noqa: E402  (thread counts are set first)
 
-import numpy as np  # noqa: E402
-
-from stereospike_ros import wire  # noqa: E402
-from stereospike_ros.bags import EVENT_ARRAY_TYPE, dvs_typestore  # noqa: E402
-from stereospike_ros.events import NS_PER_S, Events  # noqa: E402
+from stereospike_ros.io import wire  # noqa: E402
+from stereospike_ros.io.bags import EVENT_ARRAY_TYPE, dvs_typestore  # noqa: E402
+from stereospike_ros.io.events import NS_PER_S, Events  # noqa: E402
 
 N_EVENTS = 30_000
 

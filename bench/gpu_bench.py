@@ -20,10 +20,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from stereospike_ros.model import build_model, count_parameters, spikingjelly_available  # noqa
+from stereospike_ros.nn.model import build_model, count_parameters, spikingjelly_available  # noqa
 
 
 def _cuda_ms(fn, repeats: int, warmup: int = 3) -> float:

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
 
 BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node']
 

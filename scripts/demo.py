@@ -20,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from stereospike_ros.nn import metrics
+from stereospike_ros.io.calibration import load_calibration
+from stereospike_ros.windowing.encoding import encode_window, Rectifier
+from stereospike_ros.io.events import Events, NS_PER_S, ns_to_seconds
+from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
+from stereospike_ros.offline.synthetic import generate, SyntheticConfig
 
-from stereospike_ros import metrics  # noqa: E402
-from stereospike_ros.calibration import load_calibration  # noqa: E402
-from stereospike_ros.encoding import encode_window, Rectifier  # noqa: E402
-from stereospike_ros.events import Events, NS_PER_S, ns_to_seconds  # noqa: E402
-from stereospike_ros.mvsec import MvsecData, MvsecGroundTruth  # noqa: E402
-from stereospike_ros.synthetic import generate, SyntheticConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_CHECKPOINT = ROOT / 'stereospike_ros' / 'checkpoints' / 'stereospike_synthetic_w025.pt'
 
@@ -71,7 +70,7 @@ class DepthCollector:
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image
-        from stereospike_ros.ros_images import image_to_numpy, time_to_ns
+        from stereospike_ros.ros.ros_images import image_to_numpy, time_to_ns
 
         self._rclpy = rclpy
         self.context = rclpy.Context()

@@ -49,9 +49,20 @@ else
   say "Python packages are current"
 fi
 
-# 2. The repository on the venv's path (python train/*.py, python -m stereospike_ros.*).
-site="$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-echo "$root" > "$site/stereospike.pth"
+# 2. The package itself, installed editable (python train/*.py, python -m stereospike_ros.*).
+pkg_digest="$(digest "$root/setup.py" "$root/setup.cfg" "$root/package.xml")"
+if [ "$(cat "$stamps/package" 2>/dev/null)" != "$pkg_digest:$root" ] || \
+   ! "$vpy" -c 'import stereospike_ros' >/dev/null 2>&1; then
+  say "installing the stereospike package (editable)"
+  site="$("$vpy" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  rm -f "$site/stereospike.pth"   # the path file of earlier set-ups
+  mkdir -p "$venv/build"
+  "$vpy" -m pip install --quiet --no-deps --no-build-isolation -e "$root" \
+    >"$venv/build/package.log" 2>&1 || { cat "$venv/build/package.log" >&2; die "editable install failed"; }
+  echo "$pkg_digest:$root" > "$stamps/package"
+else
+  say "the stereospike package is current"
+fi
 
 # 3. dvs_msgs, built with the wheels' rosidl toolchain into the venv prefix.
 pkg="$root/interfaces/dvs_msgs"

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from stereospike_ros import atomic
+from stereospike_ros.io import atomic
 
 
 def test_write_replaces_in_one_step_with_umask_permissions(tmp_path):

@@ -10,10 +10,10 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from stereospike_ros import bags, wire
-from stereospike_ros.bags import BagError, EventBagWriter
-from stereospike_ros.events import NS_PER_S, Events
-from stereospike_ros.wire import EventArrayMsg
+from stereospike_ros.io import bags, wire
+from stereospike_ros.io.bags import BagError, EventBagWriter
+from stereospike_ros.io.events import NS_PER_S, Events
+from stereospike_ros.io.wire import EventArrayMsg
 
 ROOT = Path(__file__).resolve().parents[1]
 EV = bags.MVSEC_TOPICS['left_events']

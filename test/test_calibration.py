@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import yaml
 
-from stereospike_ros import calibration as cal
-from stereospike_ros import synthetic as syn
+from stereospike_ros.io import calibration as cal
+from stereospike_ros.offline import synthetic as syn
 
 MODELS = ('equidistant', 'radtan')
 
@@ -93,8 +93,8 @@ def test_stereo_rectify_when_camchain_lacks_it(rig, tmp_path):
 
 
 def test_rectifier_uses_maps(rig):
-    encoding = pytest.importorskip('stereospike_ros.encoding')
-    from stereospike_ros.events import Events
+    encoding = pytest.importorskip('stereospike_ros.windowing.encoding')
+    from stereospike_ros.io.events import Events
     gen, folder, _ = rig
     rect = cal.load_calibration(folder).rectifier('left', rounding='truncate')
     assert isinstance(rect, encoding.Rectifier)

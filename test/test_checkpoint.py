@@ -4,9 +4,9 @@ import os
 import pytest
 import torch
 
-from stereospike_ros.checkpoint import (FORMAT, CheckpointError, load_checkpoint,
-                                        load_weights_into, save_checkpoint)
-from stereospike_ros.model import ModelConfig, StereoSpike, build_model
+from stereospike_ros.nn.checkpoint import (FORMAT, CheckpointError, load_checkpoint,
+                                           load_weights_into, save_checkpoint)
+from stereospike_ros.nn.model import ModelConfig, StereoSpike, build_model
 
 
 def test_round_trip_with_meta_and_resume_state(tmp_path):
@@ -92,7 +92,7 @@ def test_arbitrary_pickles_are_refused(tmp_path):
 
 
 def test_export_for_inference_drops_resume_state_only(tmp_path):
-    from stereospike_ros.checkpoint import export_for_inference
+    from stereospike_ros.nn.checkpoint import export_for_inference
     model = build_model(ModelConfig(width=0.0625))
     opt = torch.optim.Adam(model.parameters())
     model(torch.rand(1, 4, 32, 48)).depths[-1].mean().backward()

@@ -1,21 +1,23 @@
 """Sequence conversion: HDF5 and bag routes agree; crop first, hole filling, atomicity, CLI."""
+import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stereospike_ros import conversion
-from stereospike_ros.encoding import Rectifier
-from stereospike_ros.events import Events, ns_to_seconds
-from stereospike_ros.mvsec import MvsecError
-from stereospike_ros.tensors import TensorsFile
-from stereospike_ros.windows import PARTITION_KEYS, STAT_KEYS, window_sequence
+from stereospike_ros.offline import conversion
+from stereospike_ros.windowing.encoding import Rectifier
+from stereospike_ros.io.events import Events, ns_to_seconds
+from stereospike_ros.io.mvsec import MvsecError
+from stereospike_ros.io.tensors import TensorsFile
+from stereospike_ros.windowing.reference import PARTITION_KEYS, STAT_KEYS, window_sequence
 from test_mvsec import rows, write_data, write_gt
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'train'))
-import convert  # noqa: E402
+_spec = importlib.util.spec_from_file_location(
+    '_stereospike_convert', Path(__file__).resolve().parents[1] / 'train' / 'convert.py')
+convert = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(convert)
 
 W, H = 16, 12
 N_FRAMES = 14
@@ -176,7 +178,7 @@ def test_split_crop_and_sequence_name(tmp_path):
 
 
 def test_calibration_object_from_calibration_module():
-    calibration = pytest.importorskip('stereospike_ros.calibration')
+    calibration = pytest.importorskip('stereospike_ros.io.calibration')
     xm, ym = make_maps(0.6, -0.3)
     proj = np.zeros((3, 4))
     calib = calibration.StereoCalibration(W, H, xm, ym, xm, ym, proj, proj, 1.0)
@@ -187,8 +189,8 @@ def test_calibration_object_from_calibration_module():
 
 @pytest.mark.parametrize('fmt', ['ros1', 'sqlite3', 'mcap'])
 def test_bag_route_is_identical_to_hdf5(sequence, tmp_path, fmt):
-    bags = pytest.importorskip('stereospike_ros.bags')
-    wire = pytest.importorskip('stereospike_ros.wire')
+    bags = pytest.importorskip('stereospike_ros.io.bags')
+    wire = pytest.importorskip('stereospike_ros.io.wire')
     suffix = '.bag' if fmt == 'ros1' else ''
     data_bag, gt_bag = tmp_path / f'tiny_data{suffix}', tmp_path / f'tiny_gt{suffix}'
     with bags.EventBagWriter(data_bag, fmt) as w:
@@ -249,8 +251,8 @@ def test_cli(sequence, tmp_path, capsys):
 
 
 def test_unsorted_bag_events_error_names_the_bag(sequence, tmp_path):
-    bags = pytest.importorskip('stereospike_ros.bags')
-    wire = pytest.importorskip('stereospike_ros.wire')
+    bags = pytest.importorskip('stereospike_ros.io.bags')
+    wire = pytest.importorskip('stereospike_ros.io.wire')
     ev = sequence['events']['left']
     rec = sequence['rec_ns']
     bag = tmp_path / 'unsorted_data.bag'

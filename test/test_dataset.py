@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from stereospike_ros.dataset import TensorsDataset
-from stereospike_ros.tensors import TensorsError
+from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.io.tensors import TensorsError
 from test_tensors import write_tensors
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stereospike_ros.checkpoint import save_checkpoint
-from stereospike_ros.model import ModelConfig, build_model
+from stereospike_ros.nn.checkpoint import save_checkpoint
+from stereospike_ros.nn.model import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,9 +24,10 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from ros_helpers import SpinningNode  # noqa: E402
-from stereospike_ros import depth_node, ros_images, wire  # noqa: E402
-from stereospike_ros.events import Events  # noqa: E402
-from stereospike_ros.stream import StereoWindower, StreamConfig, Window  # noqa: E402
+from stereospike_ros.io import wire  # noqa: E402
+from stereospike_ros.ros import depth_node, ros_images  # noqa: E402
+from stereospike_ros.io.events import Events  # noqa: E402
+from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, Window  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +60,8 @@ def cdr(events, stamp_ns):
 def tiny_checkpoint(tmp_path_factory):
     """A randomly initialised binocular model at 1/32 width, saved in our checkpoint format."""
     import torch
-    from stereospike_ros.checkpoint import save_checkpoint
-    from stereospike_ros.model import ModelConfig, build_model
+    from stereospike_ros.nn.checkpoint import save_checkpoint
+    from stereospike_ros.nn.model import ModelConfig, build_model
     torch.manual_seed(3)
     model = build_model(ModelConfig(width=1 / 32))
     with torch.no_grad():
@@ -189,8 +190,8 @@ def main_node(tmp_path_factory, tiny_checkpoint):
 
 # ------------------------------------------------------------------------------------ tests
 def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, tiny_checkpoint):
-    from stereospike_ros.encoding import Rectifier, encode_window
-    from stereospike_ros.inference import Predictor
+    from stereospike_ros.windowing.encoding import Rectifier, encode_window
+    from stereospike_ros.nn.inference import Predictor
     node, ros = main_node
     t_stop = T0 + 2000 * MS
     streams = {'left': make_events(T0, t_stop, 20_000, 1),
@@ -366,9 +367,9 @@ def test_empty_checkpoint_uses_the_demo_or_fails_clearly(tmp_path, monkeypatch):
 
 
 def test_calibration_parameter_rectifies_like_the_calibration(tmp_path, tiny_checkpoint):
-    from stereospike_ros.calibration import load_calibration, write_calibration
-    from stereospike_ros.encoding import encode_window
-    from stereospike_ros.synthetic import SyntheticConfig, rig_calibration
+    from stereospike_ros.io.calibration import load_calibration, write_calibration
+    from stereospike_ros.windowing.encoding import encode_window
+    from stereospike_ros.offline.synthetic import SyntheticConfig, rig_calibration
     write_calibration(tmp_path / 'calib', 'rig', rig_calibration(SyntheticConfig()))
     cal = load_calibration(tmp_path / 'calib')
     context = rclpy.Context()

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.encoding import (Rectifier, bin_counts, counts_from_codes, encode_window)
-from stereospike_ros.events import Events
+from stereospike_ros.windowing.encoding import (Rectifier, bin_counts, counts_from_codes,
+                                                encode_window)
+from stereospike_ros.io.events import Events
 
 W, H = 6, 4
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.events import NS_PER_S, Events, ns_to_seconds, seconds_to_ns
+from stereospike_ros.io.events import NS_PER_S, Events, ns_to_seconds, seconds_to_ns
 
 
 def test_seconds_match_rospy_to_sec_and_round_trip():

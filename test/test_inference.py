@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from stereospike_ros.checkpoint import CheckpointError, save_checkpoint
-from stereospike_ros.inference import Predictor, resolve_device
-from stereospike_ros.model import build_model
+from stereospike_ros.nn.checkpoint import CheckpointError, save_checkpoint
+from stereospike_ros.nn.inference import Predictor, resolve_device
+from stereospike_ros.nn.model import build_model
 
 
 def _model(**kw):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from stereospike_ros.depth_node import PARAMETERS
+from stereospike_ros.ros.depth_node import PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'depth.launch.py'

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from stereospike_ros.loss import readout_loss, spike_penalty, stereospike_loss
+from stereospike_ros.nn.loss import readout_loss, spike_penalty, stereospike_loss
 
 
 def _numpy_loss(pred, gt):

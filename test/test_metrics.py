@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from stereospike_ros.metrics import (FOCAL_BASELINE, MetricAccumulator, firing_rates,
-                                     frame_metrics, frame_metrics_torch, summarize)
+from stereospike_ros.nn.metrics import (FOCAL_BASELINE, MetricAccumulator, firing_rates,
+                                        frame_metrics, frame_metrics_torch, summarize)
 
 
 def _independent(pred, gt):

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stereospike_ros.model import (REFERENCE_PARAMETERS, ModelConfig, StereoSpike, build_model,
-                                   count_parameters)
+from stereospike_ros.nn.model import (REFERENCE_PARAMETERS, ModelConfig, StereoSpike, build_model,
+                                      count_parameters)
 
 REFERENCE_KEYS = (
     ['bottom.0.weight'] + [f'conv{i}.0.weight' for i in range(1, 5)]

@@ -5,8 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from stereospike_ros.events import ns_to_seconds
-from stereospike_ros.mvsec import MvsecData, MvsecError, MvsecGroundTruth
+from stereospike_ros.io.events import ns_to_seconds
+from stereospike_ros.io.mvsec import MvsecData, MvsecError, MvsecGroundTruth
 
 
 def rows(x, y, t, p) -> np.ndarray:

@@ -13,7 +13,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from ros_helpers import SpinningNode  # noqa: E402
-from stereospike_ros import bags, play, ros_images, wire  # noqa: E402
+from stereospike_ros.io import bags, wire  # noqa: E402
+from stereospike_ros.ros import play, ros_images  # noqa: E402
 from test_depth_node import (MS, ROOT, T0, Harness, NodeProcess, make_events,  # noqa: E402
                              tiny_checkpoint)
 

@@ -6,7 +6,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 
-from stereospike_ros import ros_images as ri
+from stereospike_ros.ros import ros_images as ri
 
 
 def test_depth_image_layout_and_round_trip():

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stereospike_ros.checkpoint import load_checkpoint
-from stereospike_ros.depth_node import CHECKPOINT_DIR, resolve_checkpoint
-from stereospike_ros.inference import Predictor
+from stereospike_ros.nn.checkpoint import load_checkpoint
+from stereospike_ros.ros.depth_node import CHECKPOINT_DIR, resolve_checkpoint
+from stereospike_ros.nn.inference import Predictor
 
 SHIPPED = CHECKPOINT_DIR / 'stereospike_synthetic_w025.pt'
 

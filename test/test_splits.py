@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stereospike_ros import splits
+from stereospike_ros.offline import splits
 from test_tensors import write_tensors
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.events import Events
-from stereospike_ros.stream import StereoWindower, StreamConfig, StreamConfigError
+from stereospike_ros.io.events import Events
+from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
 
 MS = 1_000_000
 T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS     # an MVSEC-like absolute time, off the grid
@@ -202,7 +202,7 @@ def test_invalid_config_is_refused(kwargs):
 
 
 def test_encoded_window_is_bitwise_encode_window():
-    encoding = pytest.importorskip('stereospike_ros.encoding')
+    encoding = pytest.importorskip('stereospike_ros.windowing.encoding')
     clock = FakeClock()
     rng = np.random.default_rng(0)
     xm = (np.arange(346, dtype=np.float32)[None, :] * 0.98 + 2).repeat(260, 0)

@@ -7,9 +7,9 @@ import h5py
 import numpy as np
 import pytest
 
-from stereospike_ros import calibration as cal
-from stereospike_ros import synthetic as syn
-from stereospike_ros.events import ns_to_seconds, seconds_to_ns
+from stereospike_ros.io import calibration as cal
+from stereospike_ros.offline import synthetic as syn
+from stereospike_ros.io.events import ns_to_seconds, seconds_to_ns
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOM = syn.SyntheticConfig(seconds=0.12, seed=1, name='room')
@@ -136,7 +136,7 @@ def test_wall_disparity_matches_focal_baseline(wall):
 
 
 def test_bags_match_hdf5(tmp_path):
-    bags = pytest.importorskip('stereospike_ros.bags')
+    bags = pytest.importorskip('stereospike_ros.io.bags')
     config = syn.SyntheticConfig(seconds=0.06, seed=3, name='b', scene='wall',
                                  bags=('ros1', 'sqlite3', 'mcap'))
     paths = syn.generate(tmp_path, config)

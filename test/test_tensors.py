@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from stereospike_ros.tensors import TensorsError, TensorsFile, TensorsWriter
+from stereospike_ros.io.tensors import TensorsError, TensorsFile, TensorsWriter
 
 
 def write_tensors(path, n=3, h=2, w=3, attrs=None):

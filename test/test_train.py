@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from stereospike_ros.checkpoint import load_checkpoint, save_checkpoint
-from stereospike_ros.inference import Predictor
-from stereospike_ros.model import ModelConfig, build_model
-from stereospike_ros.tensors import TensorsError, TensorsWriter
+from stereospike_ros.nn.checkpoint import load_checkpoint, save_checkpoint
+from stereospike_ros.nn.inference import Predictor
+from stereospike_ros.nn.model import ModelConfig, build_model
+from stereospike_ros.io.tensors import TensorsError, TensorsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,7 +212,7 @@ def test_yaml_config_and_reference_defaults(tmp_path):
 
 def test_evaluate_split_route_scores_the_test_frames(tmp_path):
     from test_tensors import write_tensors
-    from stereospike_ros import splits
+    from stereospike_ros.offline import splits
     root = tmp_path / 'tensors'
     root.mkdir()
     for seq, n in {'indoor_flying1': 205, 'indoor_flying2': 3, 'indoor_flying3': 3}.items():

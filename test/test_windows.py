@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.encoding import Rectifier
-from stereospike_ros.windows import (DEPTH_ALIGNED, PARTITION_KEYS, CameraWindower, WindowError,
-                                     WindowGrid, iter_stereo_windows)
+from stereospike_ros.windowing.encoding import Rectifier
+from stereospike_ros.windowing.reference import (DEPTH_ALIGNED, PARTITION_KEYS, CameraWindower,
+                                                 WindowError, WindowGrid, iter_stereo_windows)
 
 W, H = 5, 3
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-from stereospike_ros import wire
-from stereospike_ros.events import NS_PER_S, Events
-from stereospike_ros.wire import EventArrayMsg, WireError
+from stereospike_ros.io import wire
+from stereospike_ros.io.events import NS_PER_S, Events
+from stereospike_ros.io.wire import EventArrayMsg, WireError
 
 ROOT = Path(__file__).resolve().parents[1]
 EA = 'dvs_msgs/msg/EventArray'

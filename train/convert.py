@@ -10,12 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stereospike_ros import conversion, splits  # noqa: E402
-from stereospike_ros.encoding import ROUNDING_MODES  # noqa: E402
-from stereospike_ros.tensors import COMPRESSIONS  # noqa: E402
-from stereospike_ros.windows import UNSORTED_POLICIES, WINDOW_MODES  # noqa: E402
+from stereospike_ros.offline import conversion, splits
+from stereospike_ros.windowing.encoding import ROUNDING_MODES
+from stereospike_ros.io.tensors import COMPRESSIONS
+from stereospike_ros.windowing.reference import UNSORTED_POLICIES, WINDOW_MODES
 
 
 def parse_crop(text: str) -> tuple[int, int]:

@@ -13,22 +13,19 @@ import argparse
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from stereospike_ros.io import atomic
+from stereospike_ros.nn.inference import Predictor
+from stereospike_ros.nn.metrics import metric_names, summarize
+from stereospike_ros.nn.metrics import frame_metrics
+from stereospike_ros.io.tensors import TensorsFile
 
-from stereospike_ros import atomic  # noqa: E402
-from stereospike_ros.inference import Predictor  # noqa: E402
-from stereospike_ros.metrics import metric_names, summarize  # noqa: E402
-from stereospike_ros.metrics import frame_metrics  # noqa: E402
-from stereospike_ros.tensors import TensorsFile  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -63,10 +60,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def _frames(args):
     """(dataset, per-frame ids, timestamps) of what to evaluate."""
     if args.data is not None:
-        from stereospike_ros.dataset import TensorsDataset
+        from stereospike_ros.offline.dataset import TensorsDataset
         ds = TensorsDataset(str(args.data))
     else:
-        from stereospike_ros.splits import split_datasets
+        from stereospike_ros.offline.splits import split_datasets
         ds = split_datasets(args.data_root, args.split)[args.subset]
     with TensorsFile(ds.path) as tf:
         ids, ts = tf.frame_indices[ds.rows], tf.timestamps[ds.rows]

@@ -13,21 +13,18 @@ import argparse
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from stereospike_ros.io import atomic
+from stereospike_ros.nn.checkpoint import load_checkpoint
+from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.nn.inference import resolve_device
+from stereospike_ros.nn.model import StereoSpike
 
-from stereospike_ros import atomic  # noqa: E402
-from stereospike_ros.checkpoint import load_checkpoint  # noqa: E402
-from stereospike_ros.dataset import TensorsDataset  # noqa: E402
-from stereospike_ros.inference import resolve_device  # noqa: E402
-from stereospike_ros.model import StereoSpike  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {'encoder': ('bottom', 'conv1', 'conv2', 'conv3', 'conv4'),
           'bottleneck': tuple(n for n in StereoSpike.SPIKE_LAYERS if n.startswith('bottleneck')),

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stereospike_ros.synthetic import (BAG_FORMATS, DEFAULT_DISTORTION, SCENES,  # noqa: E402
-                                       SyntheticConfig, generate)
+from stereospike_ros.offline.synthetic import (BAG_FORMATS, DEFAULT_DISTORTION, SCENES,
+                                               SyntheticConfig, generate)
 
 
 def parse_bags(text: str) -> tuple[str, ...]:

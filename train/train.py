@@ -17,7 +17,6 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -26,16 +25,14 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from stereospike_ros.io import atomic
+from stereospike_ros.nn.checkpoint import read_checkpoint, save_checkpoint
+from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.nn.loss import stereospike_loss
+from stereospike_ros.nn.metrics import MetricAccumulator, firing_rates
+from stereospike_ros.nn.model import build_model, count_parameters
 
-from stereospike_ros import atomic  # noqa: E402
-from stereospike_ros.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
-from stereospike_ros.dataset import TensorsDataset  # noqa: E402
-from stereospike_ros.loss import stereospike_loss  # noqa: E402
-from stereospike_ros.metrics import MetricAccumulator, firing_rates  # noqa: E402
-from stereospike_ros.model import build_model, count_parameters  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 # ----------------------------------------------------------------------------------------------
 # data: tensors files (inputs uint16 (N,4,H,W), depth float32 (N,H,W), timestamps, frame_indices)
@@ -56,7 +53,7 @@ def build_datasets(args) -> tuple[Dataset, Dataset]:
         return train, val
     if not args.data_root:
         raise SystemExit('give --train-files/--val-files or --data-root with --split')
-    from stereospike_ros.splits import split_datasets
+    from stereospike_ros.offline.splits import split_datasets
     sets = split_datasets(args.data_root, args.split)
     return sets['train'], sets['val']
 
@@ -253,7 +250,7 @@ def main(argv=None) -> dict:
     epoch, position, global_step, best_mde = 0, 0, 0, math.inf
 
     if args.init:
-        from stereospike_ros.checkpoint import load_weights_into
+        from stereospike_ros.nn.checkpoint import load_weights_into
         load_weights_into(model, args.init)
     if args.resume:
         ck = read_checkpoint(args.resume)

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import torch
 
-from stereospike_ros.checkpoint import load_checkpoint
-from stereospike_ros.model import StereoSpike, build_model
+from stereospike_ros.nn.checkpoint import load_checkpoint
+from stereospike_ros.nn.model import StereoSpike, build_model
 
 
 def resolve_device(device: str | torch.device = 'auto') -> torch.device:

@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 
-from stereospike_ros.events import NS_PER_S, Events
+from stereospike_ros.io.events import NS_PER_S, Events
 
 Buffer = Union[bytes, bytearray, memoryview]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from stereospike_ros import atomic
-from stereospike_ros.model import ModelConfig, StereoSpike, build_model
+from stereospike_ros.io import atomic
+from stereospike_ros.nn.model import ModelConfig, StereoSpike, build_model
 
 FORMAT = 'stereospike-checkpoint-v1'
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stereospike_ros.events import Events
+from stereospike_ros.io.events import Events
 
 SENSOR_WIDTH = 346
 SENSOR_HEIGHT = 260

@@ -18,8 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stereospike_ros.calibration import CameraModel, StereoCalibration, write_calibration
-from stereospike_ros.events import Events, ns_to_seconds
+from stereospike_ros.io.calibration import CameraModel, StereoCalibration, write_calibration
+from stereospike_ros.io.events import Events, ns_to_seconds
 
 NS_PER_S = 1_000_000_000
 BAG_FORMATS = ('ros1', 'sqlite3', 'mcap')
@@ -429,7 +429,7 @@ def _open_bags(stack: contextlib.ExitStack, stage: Path, name: str,
                formats: tuple[str, ...]) -> list:
     if not formats:
         return []
-    from stereospike_ros import bags  # written by another module; optional feature
+    from stereospike_ros.io import bags  # written by another module; optional feature
     return [stack.enter_context(
         bags.EventBagWriter(stage / (f'{name}.bag' if fmt == 'ros1' else f'{name}_{fmt}'), fmt))
         for fmt in formats]
@@ -592,7 +592,7 @@ def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> No
 def _event_messages(topic: str, side: str, pix: np.ndarray, t: np.ndarray, on: np.ndarray,
                     config: SyntheticConfig, msg_ns: int, seq: dict) -> list:
     """Split sorted events into EventArray messages of ``msg_ns`` (interval end = stamp)."""
-    from stereospike_ros.wire import EventArrayMsg
+    from stereospike_ros.io.wire import EventArrayMsg
     group = (t - config.start_ns - 1) // msg_ns
     bounds = np.flatnonzero(np.diff(group)) + 1
     starts = np.concatenate([[0], bounds])

@@ -23,14 +23,14 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from stereospike_ros import splits
-from stereospike_ros.encoding import ROUNDING_MODES, Rectifier
-from stereospike_ros.events import ns_to_seconds
-from stereospike_ros.mvsec import DEFAULT_CHUNK, MvsecData, MvsecGroundTruth
-from stereospike_ros.tensors import COMPRESSIONS, TensorsWriter
-from stereospike_ros.windows import (PARTITION_KEYS, REFERENCE, STAT_KEYS, UNSORTED_POLICIES,
-                                     WINDOW_MODES, WindowError, WindowGrid,
-                                     iter_stereo_windows)
+from stereospike_ros.offline import splits
+from stereospike_ros.windowing.encoding import ROUNDING_MODES, Rectifier
+from stereospike_ros.io.events import ns_to_seconds
+from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MvsecData, MvsecGroundTruth
+from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
+from stereospike_ros.windowing.reference import (PARTITION_KEYS, REFERENCE, STAT_KEYS,
+                                                 UNSORTED_POLICIES, WINDOW_MODES, WindowError,
+                                                 WindowGrid, iter_stereo_windows)
 
 HOLE_AREA_THRESHOLD = 24
 DEFAULT_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
@@ -82,7 +82,7 @@ def rectifiers(calib: Any, rounding: str = 'truncate') -> tuple[Rectifier, Recti
             all(isinstance(r, Rectifier) for r in calib):
         return calib[0], calib[1]
     if isinstance(calib, (str, os.PathLike)):
-        from stereospike_ros import calibration
+        from stereospike_ros.io import calibration
         calib = calibration.load_calibration(calib)
     if not hasattr(calib, 'rectifier'):
         raise ConversionError(f'unsupported calibration {type(calib).__name__}')
@@ -150,7 +150,7 @@ class _DepthSource:
             self._gt = MvsecGroundTruth(path, width, height)
             self.timestamps = self._gt.timestamps
         else:
-            from stereospike_ros import bags
+            from stereospike_ros.io import bags
             times = [ns for _, ns, _, _ in bags.iter_raw_messages(path, [topic])]
             if not times:
                 raise ConversionError(f'{path}: no depth images on topic {topic}')
@@ -162,7 +162,7 @@ class _DepthSource:
             for i in range(a, b):
                 yield i, self._gt.depth(i)
             return
-        from stereospike_ros import bags
+        from stereospike_ros.io import bags
         for i, (_, depth) in enumerate(bags.iter_depth_images(self.path, self.topic)):
             if i >= b:
                 break
@@ -194,7 +194,7 @@ def _hdf5_chunks(data: MvsecData, side: str, grid: WindowGrid, reader_stats: dic
 
 def _bag_chunks(path: str, topic: str, grid: WindowGrid, reader_stats: dict) -> Iterator[tuple]:
     """Event chunks of one camera from a bag (every event is read; the windower filters)."""
-    from stereospike_ros import bags
+    from stereospike_ros.io import bags
     reader_stats.update(read=0, non_finite=0, beyond_sensor=0, unsorted=0, skipped=0)
     for ev in bags.read_events(path, topic, chunk_messages=4096, chunk_events=1 << 17):
         yield ev.x, ev.y, ev.seconds, ev.p
@@ -308,7 +308,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
             for side, st in (*cams.items(), ('total', totals)):
                 for key, value in st.items():
                     attrs[f'events_{side}_{key}'] = value
-            attrs['converter'] = 'stereospike_ros.conversion'
+            attrs['converter'] = 'stereospike_ros.offline.conversion'
             attrs['sample_offset_note'] = (f'reference datasets use sample i = window '
                                            f'i+{splits.SAMPLE_OFFSET}')
             writer.set_attrs(attrs)

@@ -24,8 +24,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from stereospike_ros.encoding import Rectifier, add_counts
-from stereospike_ros.events import Events
+from stereospike_ros.windowing.encoding import Rectifier, add_counts
+from stereospike_ros.io.events import Events
 
 REFERENCE = 'reference'
 DEPTH_ALIGNED = 'depth-aligned'

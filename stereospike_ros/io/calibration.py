@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stereospike_ros import atomic
+from stereospike_ros.io import atomic
 
 MVSEC_FOCAL_BASELINE = 19.941772
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')
@@ -73,7 +73,7 @@ class StereoCalibration:
 
     def rectifier(self, side: str, rounding: str = 'truncate'):
         """An ``encoding.Rectifier`` for raw events of ``side`` (lookup table built once)."""
-        from stereospike_ros import encoding  # lazy: encoding is an independent module
+        from stereospike_ros.windowing import encoding  # lazy: encoding is an independent module
         x_map, y_map = self.maps(side)
         return encoding.Rectifier(self.width, self.height, x_map, y_map, rounding)
 

@@ -16,8 +16,8 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from stereospike_ros.events import Events, seconds_to_ns
-from stereospike_ros.windows import UNSORTED_POLICIES, first_unsorted, monotonic_mask
+from stereospike_ros.io.events import Events, seconds_to_ns
+from stereospike_ros.windowing.reference import UNSORTED_POLICIES, first_unsorted, monotonic_mask
 
 SIDES = ('left', 'right')
 EVENTS_KEY = 'davis/{side}/events'

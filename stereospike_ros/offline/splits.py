@@ -99,7 +99,7 @@ def split_files(data_root: str | os.PathLike, split: int) -> dict[str, list[Path
 
     Raises :class:`SplitError` listing every missing or mismatched file and how to make it.
     """
-    from stereospike_ros.tensors import TensorsError, TensorsFile
+    from stereospike_ros.io.tensors import TensorsError, TensorsFile
     s = get_split(split)
     root = Path(os.fspath(data_root))
     if not root.is_dir():
@@ -135,8 +135,8 @@ def split_datasets(data_root: str | os.PathLike, split: int) -> dict:
     """``{'train', 'val', 'test'}`` datasets of a split from its tensors files."""
     from torch.utils.data import ConcatDataset
 
-    from stereospike_ros.dataset import TensorsDataset
-    from stereospike_ros.tensors import TensorsFile
+    from stereospike_ros.offline.dataset import TensorsDataset
+    from stereospike_ros.io.tensors import TensorsFile
     files = split_files(data_root, split)
     train = []
     for path in files['train']:

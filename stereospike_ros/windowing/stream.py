@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from stereospike_ros.events import Events
+from stereospike_ros.io.events import Events
 
 SIDES = ('left', 'right')
 
@@ -335,7 +335,7 @@ class StereoWindower:
 
     def encode(self, window: Window) -> Window:
         """Rectify and bin a window with ``encoding.encode_window``; fills counts and stats."""
-        from stereospike_ros import encoding
+        from stereospike_ros.windowing import encoding
         rect_left, rect_right = self._rectifiers(encoding)
         counts, stats = encoding.encode_window(window.left, window.right, rect_left, rect_right)
         window.counts = counts

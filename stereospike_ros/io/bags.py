@@ -24,10 +24,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
-from stereospike_ros.events import NS_PER_S, Events
-from stereospike_ros.wire import (EventArrayMsg, WireError, decode_cdr_event_array,
-                                  decode_ros1_event_array, encode_cdr_event_array,
-                                  encode_ros1_event_array)
+from stereospike_ros.io.events import NS_PER_S, Events
+from stereospike_ros.io.wire import (EventArrayMsg, WireError, decode_cdr_event_array,
+                                     decode_ros1_event_array, encode_cdr_event_array,
+                                     encode_ros1_event_array)
 
 MVSEC_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
                 'left_depth': '/davis/left/depth_image_rect'}

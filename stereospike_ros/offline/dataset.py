@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stereospike_ros.tensors import TensorsError, TensorsFile
+from stereospike_ros.io.tensors import TensorsError, TensorsFile
 
 
 class TensorsDataset(Dataset):

@@ -15,7 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from stereospike_ros import atomic
+from stereospike_ros.io import atomic
 
 FORMAT_VERSION = 1
 COMPRESSIONS = ('gzip', 'lzf', 'none')

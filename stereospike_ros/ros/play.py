@@ -1,0 +1,232 @@
+"""Bag player for event topics: republish a ROS 1 or ROS 2 bag at its recorded timing.
+
+``python -m stereospike_ros.play BAG [--rate R] [--loop] [--start-offset S] [--topics ...]
+[--depth] [--remap from:=to]`` (console script ``play_bag``). Event messages are forwarded as raw
+CDR bytes (``publisher.publish(bytes)``); ROS 1 bytes are converted with
+``wire.ros1_to_cdr_event_array``; no message object is ever built per event. Depth images
+(``--depth``) are republished as sensor_msgs/Image. Header stamps are forwarded unchanged, so a
+looped bag makes sensor time go back (the depth node resets, as it does for ``ros2 bag play -l``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from tqdm import tqdm
+
+from stereospike_ros.io import bags, wire
+
+NS_PER_S = 1_000_000_000
+
+
+class PlayError(ValueError):
+    """A bad player argument or a bag that cannot be played (the message says which)."""
+
+
+@dataclass
+class PlayOptions:
+    """What to play and how (see the command-line help)."""
+
+    bag: str
+    topics: list = field(default_factory=lambda: [bags.MVSEC_TOPICS['left_events'],
+                                                  bags.MVSEC_TOPICS['right_events']])
+    rate: float = 1.0
+    loop: bool = False
+    loops: int = 0                  # with loop: stop after this many passes (0 = forever)
+    start_offset: float = 0.0
+    remap: dict = field(default_factory=dict)
+    qos_depth: int = 100
+    wait_for_subscribers: float = 0.0
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Refuse values the player cannot use."""
+        if not self.rate > 0:
+            raise PlayError(f'--rate must be > 0, got {self.rate}')
+        if not self.start_offset >= 0:
+            raise PlayError(f'--start-offset must be >= 0, got {self.start_offset}')
+        if not self.topics:
+            raise PlayError('no topics to play')
+        if self.qos_depth < 1 or self.loops < 0 or self.wait_for_subscribers < 0:
+            raise PlayError('--qos-depth must be >= 1, --loops and --wait-for-subscribers >= 0')
+
+
+def parse_remap(items: list[str]) -> dict:
+    """``['from:=to', ...]`` -> ``{from: to}``."""
+    out = {}
+    for item in items or []:
+        src, sep, dst = item.partition(':=')
+        if not sep or not src or not dst:
+            raise PlayError(f'--remap {item!r}: expected FROM:=TO')
+        out[src] = dst
+    return out
+
+
+class _Converter:
+    """Turns one bag message's bytes into what the publisher sends (bytes or an Image)."""
+
+    def __init__(self, msgtype: str, topic: str, bag: str) -> None:
+        self.msgtype = msgtype
+        if msgtype == bags.EVENT_ARRAY_TYPE:
+            from dvs_msgs.msg import EventArray
+            self.ros_type = EventArray
+        elif msgtype == bags.IMAGE_TYPE:
+            from sensor_msgs.msg import Image
+            self.ros_type = Image
+        else:
+            raise PlayError(f'{bag}: topic {topic} has type {msgtype}; the player forwards '
+                            f'{bags.EVENT_ARRAY_TYPE} and {bags.IMAGE_TYPE} only')
+
+    def __call__(self, raw: bytes, fmt: str):
+        if fmt == 'cdr':
+            return raw
+        if self.msgtype == bags.EVENT_ARRAY_TYPE:
+            return wire.ros1_to_cdr_event_array(raw)
+        # ROS 1 image (one per frame, not per event): rebuild as a ROS 2 message.
+        img = bags.dvs_typestore(1).deserialize_ros1(raw, bags.IMAGE_TYPE)
+        msg = self.ros_type()
+        msg.header.stamp.sec = int(img.header.stamp.sec)
+        msg.header.stamp.nanosec = int(img.header.stamp.nanosec)
+        msg.header.frame_id = img.header.frame_id
+        msg.height, msg.width, msg.step = int(img.height), int(img.width), int(img.step)
+        msg.encoding, msg.is_bigendian = img.encoding, int(img.is_bigendian)
+        msg.data = bytes(img.data)
+        return msg
+
+
+def play(node, options: PlayOptions, stop: threading.Event | None = None) -> dict:
+    """Publish the bag's messages on ``node`` at recorded timing; returns counters."""
+    options.validate()
+    stop = stop or threading.Event()
+    types = bags.topic_types(options.bag)
+    missing = [t for t in options.topics if t not in types]
+    if missing:
+        raise PlayError(f'{options.bag}: topics not in bag: {", ".join(missing)} '
+                        f'(bag has {", ".join(sorted(types))})')
+    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=options.qos_depth,
+                     reliability=ReliabilityPolicy.RELIABLE)
+    converters, publishers = {}, {}
+    for topic in options.topics:
+        converters[topic] = _Converter(types[topic], topic, options.bag)
+        publishers[topic] = node.create_publisher(converters[topic].ros_type,
+                                                  options.remap.get(topic, topic), qos)
+    if options.wait_for_subscribers > 0:
+        deadline = time.monotonic() + options.wait_for_subscribers
+        while time.monotonic() < deadline and not stop.is_set() and \
+                any(p.get_subscription_count() == 0 for p in publishers.values()):
+            time.sleep(0.02)
+    counts = {'messages': 0, 'bytes': 0, 'loops': 0, 'late_ms_max': 0.0}
+    bar = tqdm(desc=f'play {options.bag}', unit='msg', disable=not options.progress,
+               file=sys.stderr)
+    try:
+        while not stop.is_set():
+            _play_once(options, converters, publishers, counts, stop, bar)
+            counts['loops'] += 1
+            if not options.loop or (options.loops and counts['loops'] >= options.loops):
+                break
+    finally:
+        bar.close()
+    return counts
+
+
+def _play_once(options, converters, publishers, counts, stop, bar) -> None:
+    first = start_wall = None
+    offset_ns = int(round(options.start_offset * NS_PER_S))
+    for topic, record_ns, raw, fmt in bags.iter_raw_messages(options.bag, options.topics):
+        if stop.is_set():
+            return
+        if first is None:
+            first = record_ns
+        if record_ns < first + offset_ns:
+            continue
+        if start_wall is None:
+            start_wall = time.monotonic()
+            origin = record_ns
+        due = start_wall + (record_ns - origin) / NS_PER_S / options.rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+        else:
+            counts['late_ms_max'] = max(counts['late_ms_max'], -delay * 1e3)
+        try:
+            out = converters[topic](raw, fmt)
+        except wire.WireError as exc:
+            counts['malformed'] = counts.get('malformed', 0) + 1
+            print(f'[play_bag] {options.bag}: {topic} message recorded at {record_ns} ns '
+                  f'skipped: {exc}', file=sys.stderr)
+            continue
+        publishers[topic].publish(out)
+        counts['messages'] += 1
+        counts['bytes'] += len(out) if isinstance(out, bytes) else len(raw)
+        bar.update(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface of ``play_bag``."""
+    ap = argparse.ArgumentParser(prog='play_bag', description=__doc__.split('\n\n')[0])
+    ap.add_argument('bag', help='ROS 1 .bag file, ROS 2 bag folder, .db3 or .mcap')
+    ap.add_argument('--rate', type=float, default=1.0, help='playback speed factor (default 1)')
+    ap.add_argument('--loop', action='store_true', help='start again at the end')
+    ap.add_argument('--loops', type=int, default=0,
+                    help='with --loop: number of passes (default 0 = until stopped)')
+    ap.add_argument('--start-offset', type=float, default=0.0, metavar='S',
+                    help='skip the first S seconds of the bag')
+    ap.add_argument('--topics', nargs='+', default=None,
+                    help='topics to play (default: the MVSEC left and right event topics)')
+    ap.add_argument('--depth', action='store_true',
+                    help=f'also play {bags.MVSEC_TOPICS["left_depth"]}')
+    ap.add_argument('--remap', action='append', default=[], metavar='FROM:=TO',
+                    help='publish topic FROM as TO (repeatable)')
+    ap.add_argument('--qos-depth', type=int, default=100, help='publisher history depth')
+    ap.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='S',
+                    help='wait up to S seconds until every topic has a subscriber')
+    ap.add_argument('--quiet', action='store_true', help='no progress bar')
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script ``play_bag``; ROS arguments after ``--ros-args`` go to rclpy."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Our FROM:=TO remaps look like legacy ROS remaps: only what follows --ros-args goes to rcl.
+    cut = argv.index('--ros-args') if '--ros-args' in argv else len(argv)
+    args = build_parser().parse_args(argv[:cut])
+    ros_args = ['play_bag'] + argv[cut:]
+    topics = list(args.topics or [bags.MVSEC_TOPICS['left_events'],
+                                  bags.MVSEC_TOPICS['right_events']])
+    if args.depth and bags.MVSEC_TOPICS['left_depth'] not in topics:
+        topics.append(bags.MVSEC_TOPICS['left_depth'])
+    try:
+        options = PlayOptions(bag=args.bag, topics=topics, rate=args.rate, loop=args.loop,
+                              loops=args.loops, start_offset=args.start_offset,
+                              remap=parse_remap(args.remap), qos_depth=args.qos_depth,
+                              wait_for_subscribers=args.wait_for_subscribers,
+                              progress=not args.quiet)
+        options.validate()
+    except PlayError as exc:
+        print(f'play_bag: {exc}', file=sys.stderr)
+        return 2
+    rclpy.init(args=ros_args)
+    node = rclpy.create_node('stereospike_player')
+    try:
+        counts = play(node, options)
+        print(f'play_bag: published {counts["messages"]} messages in {counts["loops"]} '
+              f'pass(es)', file=sys.stderr)
+        return 0
+    except (PlayError, bags.BagError) as exc:
+        print(f'play_bag: {exc}', file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
