@@ -22,11 +22,11 @@ import numpy as np
 from tqdm import tqdm
 
 from stereospike_ros.windowing.encoding import Rectifier
-from stereospike_ros.io.events import ns_to_seconds
-from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, ns_to_seconds
+from stereospike_ros.io.mvsec import MVSEC_TOPICS, MvsecData, MvsecGroundTruth
 from stereospike_ros.windowing.reference import WindowGrid, iter_stereo_windows
 
-W, H = 346, 260
+W, H = SENSOR_WIDTH, SENSOR_HEIGHT
 START_NS = 1_506_117_000_000_000_000
 
 
@@ -134,7 +134,7 @@ def bag_throughput(folder: Path, data: str, gt: str, n_events: int) -> dict | No
             for c in mv.chunks(side, None, None, 30_000):
                 ev = c.to_events()
                 msg = wire.EventArrayMsg(int(ev.t[-1]), side, H, W, ev)
-                w.write_events(f'/davis/{side}/events', int(ev.t[-1]), msg)
+                w.write_events(MVSEC_TOPICS[f'{side}_events'], int(ev.t[-1]), msg)
                 written += len(ev)
                 if written >= n_events // 2:
                     break
@@ -145,7 +145,7 @@ def bag_throughput(folder: Path, data: str, gt: str, n_events: int) -> dict | No
     n = [0]
 
     def stream(side):
-        for ev in bags.read_events(bag, f'/davis/{side}/events', chunk_messages=4096,
+        for ev in bags.read_events(bag, MVSEC_TOPICS[f'{side}_events'], chunk_messages=4096,
                                    chunk_events=1 << 17):
             n[0] += len(ev)
             yield ev.x, ev.y, ev.seconds, ev.p
@@ -155,31 +155,26 @@ def bag_throughput(folder: Path, data: str, gt: str, n_events: int) -> dict | No
             'M events/s': n[0] / (time.process_time() - t) / 1e6}
 
 
-CHILD = '''
-import json, resource, sys, time
-from stereospike_ros.offline import conversion
-from stereospike_ros.windowing.encoding import Rectifier
+def child_conversion(data: str, gt: str, out: str) -> None:
+    """In the child process: convert, then print wall time, accounting and peak RSS as JSON."""
+    import resource
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, {bench!r})  # the benchmark's own helper module, not the package
-from bench_convert import maps
-rect = Rectifier(346, 260, *maps())
-t = time.perf_counter()
-s = conversion.convert_sequence({data!r}, {gt!r}, (rect, rect), {out!r}, progress=False,
-                                hole_filling=False)
-print(json.dumps({{'seconds': time.perf_counter() - t, 'event_seconds': s['event_seconds'],
-                  'samples': s['samples'], 'kept': s['events']['total']['kept'],
-                  'read': s['events']['total']['read'],
-                  'max_rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
-'''
+    from stereospike_ros.offline import conversion
+    rect = Rectifier(W, H, *maps())
+    t = time.perf_counter()
+    s = conversion.convert_sequence(data, gt, (rect, rect), out, progress=False,
+                                    hole_filling=False)
+    print(json.dumps({'seconds': time.perf_counter() - t, 'event_seconds': s['event_seconds'],
+                      'samples': s['samples'], 'kept': s['events']['total']['kept'],
+                      'read': s['events']['total']['read'],
+                      'max_rss_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
 
 def convert_in_child(data: str, gt: str, out: str) -> dict:
-    """Run a full conversion in a fresh process; its wall time and peak RSS."""
-    code = CHILD.format(bench=str(Path(__file__).resolve().parent), data=data, gt=gt, out=out)
+    """Run a full conversion in a fresh process (this script, ``--child``); its time and RSS."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env,
-                         check=True)
+    res = subprocess.run([sys.executable, __file__, '--child', data, gt, out],
+                         capture_output=True, text=True, env=env, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -247,5 +242,11 @@ if __name__ == '__main__':
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true')
-    for row in run(parser.parse_args().quick):
-        print(row)
+    parser.add_argument('--child', nargs=3, metavar=('DATA', 'GT', 'OUT'),
+                        help='internal: the peak-RSS conversion run in a fresh process')
+    cli = parser.parse_args()
+    if cli.child:
+        child_conversion(*cli.child)
+    else:
+        for row in run(cli.quick):
+            print(row)

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from stereospike_ros.io import wire
-from stereospike_ros.io.events import Events
+from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig
 
 HERE = Path(__file__).resolve().parent
 
 MS = 1_000_000
-T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS
-W, H = 346, 260
+T0 = 1_500_000_000 * NS_PER_S + 7 * MS
+W, H = SENSOR_WIDTH, SENSOR_HEIGHT
 SIDES = ('left', 'right')
 
 
@@ -54,9 +54,9 @@ def typed_to_events(msg) -> tuple[Events, int]:
     n = len(evs)
     x = np.fromiter((e.x for e in evs), np.uint16, n)
     y = np.fromiter((e.y for e in evs), np.uint16, n)
-    t = np.fromiter((e.ts.sec * 1_000_000_000 + e.ts.nanosec for e in evs), np.int64, n)
+    t = np.fromiter((e.ts.sec * NS_PER_S + e.ts.nanosec for e in evs), np.int64, n)
     p = np.fromiter((e.polarity for e in evs), bool, n)
-    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    stamp = msg.header.stamp.sec * NS_PER_S + msg.header.stamp.nanosec
     return Events(x, y, t, p), stamp
 
 
@@ -182,7 +182,7 @@ def bench_latency(path: str, checkpoint: str, rate: float, seconds: float,
     received: dict[int, float] = {}
     node.create_subscription(
         Image, f'{ns}/depth/image',
-        lambda m: received.setdefault(m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec,
+        lambda m: received.setdefault(m.header.stamp.sec * NS_PER_S + m.header.stamp.nanosec,
                                       time.monotonic()), qos)
     running = True
 

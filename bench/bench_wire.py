@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402  (thread counts are set first)
 
 from stereospike_ros.io import wire  # noqa: E402
 from stereospike_ros.io.bags import EVENT_ARRAY_TYPE, dvs_typestore  # noqa: E402
-from stereospike_ros.io.events import NS_PER_S, Events  # noqa: E402
+from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events  # noqa: E402
 
 N_EVENTS = 30_000
 
@@ -27,9 +27,9 @@ def make_message(n: int = N_EVENTS, seed: int = 0) -> wire.EventArrayMsg:
     """A DAVIS-like EventArray: 346x260 coordinates, sorted times within ~30 ms."""
     rng = np.random.default_rng(seed)
     t = 1_504_000_000 * NS_PER_S + np.sort(rng.integers(0, 30_000_000, n))
-    events = Events(rng.integers(0, 346, n).astype(np.uint16),
-                    rng.integers(0, 260, n).astype(np.uint16), t, rng.random(n) < 0.5)
-    return wire.EventArrayMsg(int(t[0]), 'davis_left', 260, 346, events)
+    events = Events(rng.integers(0, SENSOR_WIDTH, n).astype(np.uint16),
+                    rng.integers(0, SENSOR_HEIGHT, n).astype(np.uint16), t, rng.random(n) < 0.5)
+    return wire.EventArrayMsg(int(t[0]), 'davis_left', SENSOR_HEIGHT, SENSOR_WIDTH, events)
 
 
 def best_rate(func, n_events: int, seconds: float, min_batches: int = 3) -> float:

@@ -1,6 +1,6 @@
 """GPU benchmark of StereoSpike: fp32/bf16/fp16, channels_last, torch.compile, CUDA graphs, train.
 
-Self-contained: needs only torch and this repository's ``stereospike_ros/model.py``. That module
+Self-contained: needs only torch and this repository's ``stereospike_ros/nn/model.py``. That module
 imports spikingjelly lazily and carries a pure-torch stateless IF neuron
 (``neuron_backend='torch'``, numerically identical for one time step with reset), used here
 whenever spikingjelly is missing, so the script runs on a bare machine with only torch.
@@ -15,13 +15,10 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from stereospike_ros.nn.model import build_model, count_parameters, spikingjelly_available  # noqa
+from stereospike_ros.nn.model import build_model, count_parameters, spikingjelly_available
 
 
 def _cuda_ms(fn, repeats: int, warmup: int = 3) -> float:

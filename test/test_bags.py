@@ -13,12 +13,13 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from stereospike_ros.io import bags, wire
 from stereospike_ros.io.bags import BagError, EventBagWriter
 from stereospike_ros.io.events import NS_PER_S, Events
+from stereospike_ros.io.mvsec import MVSEC_TOPICS
 from stereospike_ros.io.wire import EventArrayMsg
 
 ROOT = Path(__file__).resolve().parents[1]
-EV = bags.MVSEC_TOPICS['left_events']
-EV_R = bags.MVSEC_TOPICS['right_events']
-DEPTH = bags.MVSEC_TOPICS['left_depth']
+EV = MVSEC_TOPICS['left_events']
+EV_R = MVSEC_TOPICS['right_events']
+DEPTH = MVSEC_TOPICS['left_depth']
 BASE = 1_500_000_000 * NS_PER_S
 FMTS = [('ros1', 'seq.bag'), ('sqlite3', 'seq'), ('mcap', 'seq')]
 

@@ -14,13 +14,13 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from ros_helpers import SpinningNode  # noqa: E402
 from stereospike_ros.io import bags, wire  # noqa: E402
+from stereospike_ros.io.mvsec import MVSEC_TOPICS  # noqa: E402
 from stereospike_ros.ros import play, ros_images  # noqa: E402
 from test_depth_node import (MS, ROOT, T0, Harness, NodeProcess, make_events,  # noqa: E402
                              tiny_checkpoint)
 
 pytestmark = pytest.mark.ros
-LEFT, RIGHT, DEPTH = (bags.MVSEC_TOPICS[k] for k in ('left_events', 'right_events',
-                                                     'left_depth'))
+LEFT, RIGHT, DEPTH = (MVSEC_TOPICS[k] for k in ('left_events', 'right_events', 'left_depth'))
 SW, SH = 128, 96            # a small sensor keeps the node's inference fast
 __all__ = ['tiny_checkpoint']
 

@@ -10,10 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-
+from stereospike_ros.io.mvsec import MVSEC_TOPICS
+from stereospike_ros.io.tensors import COMPRESSIONS
 from stereospike_ros.offline import conversion, splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES
-from stereospike_ros.io.tensors import COMPRESSIONS
 from stereospike_ros.windowing.reference import UNSORTED_POLICIES, WINDOW_MODES
 
 
@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rounding', choices=ROUNDING_MODES, default='truncate')
     p.add_argument('--no-hole-filling', action='store_true',
                    help='keep the ground truth as is (no area closing)')
-    p.add_argument('--left-topic', default=conversion.DEFAULT_TOPICS['left_events'])
-    p.add_argument('--right-topic', default=conversion.DEFAULT_TOPICS['right_events'])
-    p.add_argument('--depth-topic', default=conversion.DEFAULT_TOPICS['left_depth'])
+    p.add_argument('--left-topic', default=MVSEC_TOPICS['left_events'])
+    p.add_argument('--right-topic', default=MVSEC_TOPICS['right_events'])
+    p.add_argument('--depth-topic', default=MVSEC_TOPICS['left_depth'])
     p.add_argument('--unsorted', choices=UNSORTED_POLICIES, default='error',
                    help='events whose time goes backwards: stop with an error, or drop them')
     p.add_argument('--compression', choices=COMPRESSIONS, default='gzip')

@@ -25,8 +25,6 @@ from stereospike_ros.nn.metrics import metric_names, summarize
 from stereospike_ros.nn.metrics import frame_metrics
 from stereospike_ros.io.tensors import TensorsFile
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command line."""

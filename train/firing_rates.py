@@ -24,8 +24,6 @@ from stereospike_ros.offline.dataset import TensorsDataset
 from stereospike_ros.nn.inference import resolve_device
 from stereospike_ros.nn.model import StereoSpike
 
-ROOT = Path(__file__).resolve().parents[1]
-
 GROUPS = {'encoder': ('bottom', 'conv1', 'conv2', 'conv3', 'conv4'),
           'bottleneck': tuple(n for n in StereoSpike.SPIKE_LAYERS if n.startswith('bottleneck')),
           'decoder': ('deconv4', 'deconv3', 'deconv2', 'deconv1')}

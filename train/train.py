@@ -27,12 +27,11 @@ from tqdm import tqdm
 
 from stereospike_ros.io import atomic
 from stereospike_ros.nn.checkpoint import read_checkpoint, save_checkpoint
+from stereospike_ros.nn.inference import resolve_device
 from stereospike_ros.offline.dataset import TensorsDataset
 from stereospike_ros.nn.loss import stereospike_loss
 from stereospike_ros.nn.metrics import MetricAccumulator, firing_rates
 from stereospike_ros.nn.model import build_model, count_parameters
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # ----------------------------------------------------------------------------------------------
 # data: tensors files (inputs uint16 (N,4,H,W), depth float32 (N,H,W), timestamps, frame_indices)
@@ -219,12 +218,10 @@ def main(argv=None) -> dict:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    if args.device == 'auto':
-        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    else:
-        device = torch.device(args.device)
-        if device.type == 'cuda' and not torch.cuda.is_available():
-            raise SystemExit(f'--device {args.device}: CUDA is not available')
+    try:
+        device = resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        raise SystemExit(f'--device {args.device}: {exc}') from None
     cuda = device.type == 'cuda'
     amp_dtype = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
     if amp_dtype is torch.float16 and not cuda:

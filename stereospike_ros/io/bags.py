@@ -29,11 +29,12 @@ from stereospike_ros.io.wire import (EventArrayMsg, WireError, decode_cdr_event_
                                      decode_ros1_event_array, encode_cdr_event_array,
                                      encode_ros1_event_array)
 
-MVSEC_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
-                'left_depth': '/davis/left/depth_image_rect'}
 EVENT_ARRAY_TYPE = 'dvs_msgs/msg/EventArray'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
+#: Bag formats written: ROS 1, ROS 2 sqlite3, ROS 2 mcap.
 FORMATS = ('ros1', 'sqlite3', 'mcap')
+#: Bag files by suffix: a ROS 1 bag, or the storage file of a ROS 2 bag given alone.
+BAG_SUFFIXES = ('.bag', '.db3', '.mcap')
 #: rosbag2 format version written: 8 is the newest that ROS 2 Humble reads.
 ROSBAG2_VERSION = 8
 
@@ -67,7 +68,15 @@ def dvs_typestore(ros_version: int):
     return store
 
 
-def bag_path(path) -> Path:
+def is_bag(path: str | os.PathLike) -> bool:
+    """True for an existing ``.bag``/``.db3``/``.mcap`` file or a folder with ``metadata.yaml``."""
+    path = Path(os.fspath(path))
+    if path.is_dir():
+        return (path / 'metadata.yaml').is_file()
+    return path.is_file() and path.suffix in BAG_SUFFIXES
+
+
+def bag_path(path: str | os.PathLike) -> Path:
     """Validate a user-supplied bag path: a ``.bag`` file, rosbag2 folder, ``.db3``, ``.mcap``."""
     try:
         path = Path(os.fspath(path))
@@ -75,10 +84,9 @@ def bag_path(path) -> Path:
         raise BagError(f'bag path must be a string or path, not {type(path).__name__}') from None
     if not path.exists():
         raise BagError(f'{path}: no such bag')
-    if path.is_dir():
-        if not (path / 'metadata.yaml').is_file():
+    if not is_bag(path):
+        if path.is_dir():
             raise BagError(f'{path}: not a ROS 2 bag directory (no metadata.yaml)')
-    elif not path.is_file() or path.suffix not in ('.bag', '.db3', '.mcap'):
         raise BagError(f'{path}: not a ROS 1 .bag file, a ROS 2 bag directory, or a .db3/.mcap '
                        'file')
     return path

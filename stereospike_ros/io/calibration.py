@@ -17,7 +17,6 @@ import numpy as np
 
 from stereospike_ros.io import atomic
 
-MVSEC_FOCAL_BASELINE = 19.941772
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')
 DISTORTION_MODELS = ('equidistant', 'radtan')
 

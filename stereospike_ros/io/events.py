@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 NS_PER_S = 1_000_000_000
+#: DAVIS346 sensor size (MVSEC's cameras): raw event coordinates are 0 <= x < 346, 0 <= y < 260.
+SENSOR_WIDTH = 346
+SENSOR_HEIGHT = 260
 
 
 @dataclass(frozen=True)

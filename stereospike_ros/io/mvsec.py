@@ -1,4 +1,4 @@
-"""MVSEC HDF5 readers (``NAME_data.hdf5`` events, ``NAME_gt.hdf5`` depth), bounded memory.
+"""MVSEC: its constants (HDF5 layout, bag topics, f*B) and HDF5 readers with bounded memory.
 
 Events are read in row chunks with h5py; a time range is located by binary search on the time
 column (a few dozen single-row reads, never the whole column). Rows with NaN/infinite or
@@ -16,13 +16,19 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from stereospike_ros.io.events import Events, seconds_to_ns
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events, seconds_to_ns
 from stereospike_ros.windowing.reference import UNSORTED_POLICIES, first_unsorted, monotonic_mask
 
 SIDES = ('left', 'right')
+#: HDF5 datasets of ``NAME_data.hdf5`` (events ``[x, y, t, p]`` rows) and ``NAME_gt.hdf5``.
 EVENTS_KEY = 'davis/{side}/events'
 DEPTH_KEY = 'davis/left/depth_image_rect'
 DEPTH_TS_KEY = 'davis/left/depth_image_rect_ts'
+#: Topics of MVSEC's ROS bags (and of our synthetic bags and the player's defaults).
+MVSEC_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
+                'left_depth': '/davis/left/depth_image_rect'}
+#: Rectified focal length times baseline of MVSEC indoor_flying (px * m): disparity = f*B / depth.
+MVSEC_FOCAL_BASELINE = 19.941772
 #: Rows per chunk of :meth:`MvsecData.chunks`: 2**18 rows (8 MiB) keep a chunk's passes in cache
 #: (measured ~10 % faster than 1 M rows, bench/bench_convert.py).
 DEFAULT_CHUNK = 262_144
@@ -72,7 +78,8 @@ class MvsecChunk:
 class MvsecData:
     """Reader of the left/right event streams (``[x, y, t, p]`` rows) of ``NAME_data.hdf5``."""
 
-    def __init__(self, path: str | os.PathLike, width: int = 346, height: int = 260,
+    def __init__(self, path: str | os.PathLike, width: int = SENSOR_WIDTH,
+                 height: int = SENSOR_HEIGHT,
                  unsorted: str = 'error') -> None:
         if unsorted not in UNSORTED_POLICIES:
             raise ValueError(f'unsorted policy must be one of {UNSORTED_POLICIES}')
@@ -206,7 +213,8 @@ class MvsecData:
 class MvsecGroundTruth:
     """Reader of an MVSEC ``NAME_gt.hdf5`` file's left rectified depth (float32 m, NaN unknown)."""
 
-    def __init__(self, path: str | os.PathLike, width: int = 346, height: int = 260) -> None:
+    def __init__(self, path: str | os.PathLike, width: int = SENSOR_WIDTH,
+                 height: int = SENSOR_HEIGHT) -> None:
         self.path, self._file = _open(path, 'MVSEC ground-truth')
         try:
             self._depth = _dataset(self.path, self._file, DEPTH_KEY)

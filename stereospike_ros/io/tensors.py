@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from stereospike_ros.io import atomic
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 
 FORMAT_VERSION = 1
 COMPRESSIONS = ('gzip', 'lzf', 'none')
@@ -43,7 +44,8 @@ class TensorsWriter:
     the temporary file, so no partial output ever appears at ``path``.
     """
 
-    def __init__(self, path: str | os.PathLike, n: int, height: int = 260, width: int = 346,
+    def __init__(self, path: str | os.PathLike, n: int, height: int = SENSOR_HEIGHT,
+                 width: int = SENSOR_WIDTH,
                  compression: str = 'gzip') -> None:
         if compression not in COMPRESSIONS:
             raise ValueError(f'compression must be one of {COMPRESSIONS}, not {compression!r}')

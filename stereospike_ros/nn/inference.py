@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import torch
 
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.checkpoint import load_checkpoint
 from stereospike_ros.nn.model import StereoSpike, build_model
 
@@ -36,7 +37,8 @@ class Predictor:
     def __init__(self, checkpoint: str | None = None, device: str = 'auto', half: bool = False,
                  model: StereoSpike | None = None, channels_last: bool = True,
                  stateless_neurons: bool = True,
-                 warmup_shape: tuple[int, int] | None = (260, 346)) -> None:
+                 warmup_shape: tuple[int, int] | None = (SENSOR_HEIGHT, SENSOR_WIDTH)
+                 ) -> None:
         if checkpoint is not None and model is not None:
             raise ValueError('Predictor takes a checkpoint or a model, not both')
         self.device = resolve_device(device)
@@ -72,7 +74,8 @@ class Predictor:
         """The model's :class:`ModelConfig`."""
         return self.model.config
 
-    def warmup(self, shape: tuple[int, int] = (260, 346), runs: int = 1) -> None:
+    def warmup(self, shape: tuple[int, int] = (SENSOR_HEIGHT, SENSOR_WIDTH),
+               runs: int = 1) -> None:
         """Run ``runs`` forward passes on zeros so first-call latency is paid up front."""
         zeros = np.zeros((1, 4) + tuple(shape), np.uint16)
         for _ in range(runs):

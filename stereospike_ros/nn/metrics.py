@@ -2,8 +2,8 @@
 
 Per frame over valid ground truth (finite; disparity metrics also need ``gt > 0``):
 ``mde`` mean |pred - gt| (m), ``median`` median |pred - gt| (m), ``disp_error`` mean
-|fB/pred - fB/gt| (px, ``fB = 19.941772``, prediction clamped to ``min_depth``), ``one_px`` share
-of pixels with a disparity error <= 1 px (a TRUE one-pixel threshold, not the reference's
+|fB/pred - fB/gt| (px, ``fB`` MVSEC's f*B, prediction clamped to ``min_depth``), ``one_px``
+share of pixels with a disparity error <= 1 px (a TRUE one-pixel threshold, not the reference's
 1/7 px), and ``mde_<c>`` the MDE over pixels with ``gt <= c`` metres. Frames are then
 averaged (frames without valid pixels are skipped and counted). Firing rate: fraction of
 non-zero entries of a spike tensor.
@@ -15,7 +15,8 @@ import warnings
 import numpy as np
 import torch
 
-FOCAL_BASELINE = 19.941772
+from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE as FOCAL_BASELINE
+
 CUTOFFS = (10.0, 20.0, 30.0)
 MIN_DEPTH = 1e-3
 

@@ -23,18 +23,17 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from stereospike_ros.io import bags
+from stereospike_ros.io.events import ns_to_seconds
+from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
+from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
 from stereospike_ros.offline import splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES, Rectifier
-from stereospike_ros.io.events import ns_to_seconds
-from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MvsecData, MvsecGroundTruth
-from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
 from stereospike_ros.windowing.reference import (PARTITION_KEYS, REFERENCE, STAT_KEYS,
                                                  UNSORTED_POLICIES, WINDOW_MODES, WindowError,
                                                  WindowGrid, iter_stereo_windows)
 
 HOLE_AREA_THRESHOLD = 24
-DEFAULT_TOPICS = {'left_events': '/davis/left/events', 'right_events': '/davis/right/events',
-                  'left_depth': '/davis/left/depth_image_rect'}
 _HDF5_SUFFIXES = ('.hdf5', '.h5')
 
 
@@ -49,8 +48,7 @@ def source_kind(path: str | os.PathLike) -> str:
         raise ConversionError(f'{p}: no such file or directory')
     if p.is_file() and p.suffix.lower() in _HDF5_SUFFIXES:
         return 'hdf5'
-    if (p.is_file() and p.suffix in ('.bag', '.db3', '.mcap')) or \
-            (p.is_dir() and (p / 'metadata.yaml').is_file()):
+    if bags.is_bag(p):
         return 'bag'
     raise ConversionError(f'{p}: not an MVSEC .hdf5 file, a ROS 1 .bag or a ROS 2 bag directory')
 
@@ -58,7 +56,7 @@ def source_kind(path: str | os.PathLike) -> str:
 def sequence_name(path: str | os.PathLike) -> str:
     """Sequence name from a source path: ``indoor_flying1_data.hdf5`` -> ``indoor_flying1``."""
     name = Path(os.fspath(path)).name
-    for suffix in _HDF5_SUFFIXES + ('.bag', '.db3', '.mcap'):
+    for suffix in _HDF5_SUFFIXES + bags.BAG_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[:-len(suffix)]
     for tail in ('_data', '_gt'):
@@ -150,7 +148,6 @@ class _DepthSource:
             self._gt = MvsecGroundTruth(path, width, height)
             self.timestamps = self._gt.timestamps
         else:
-            from stereospike_ros.io import bags
             times = [ns for _, ns, _, _ in bags.iter_raw_messages(path, [topic])]
             if not times:
                 raise ConversionError(f'{path}: no depth images on topic {topic}')
@@ -162,7 +159,6 @@ class _DepthSource:
             for i in range(a, b):
                 yield i, self._gt.depth(i)
             return
-        from stereospike_ros.io import bags
         for i, (_, depth) in enumerate(bags.iter_depth_images(self.path, self.topic)):
             if i >= b:
                 break
@@ -194,7 +190,6 @@ def _hdf5_chunks(data: MvsecData, side: str, grid: WindowGrid, reader_stats: dic
 
 def _bag_chunks(path: str, topic: str, grid: WindowGrid, reader_stats: dict) -> Iterator[tuple]:
     """Event chunks of one camera from a bag (every event is read; the windower filters)."""
-    from stereospike_ros.io import bags
     reader_stats.update(read=0, non_finite=0, beyond_sensor=0, unsorted=0, skipped=0)
     for ev in bags.read_events(path, topic, chunk_messages=4096, chunk_events=1 << 17):
         yield ev.x, ev.y, ev.seconds, ev.p
@@ -240,7 +235,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
         raise ConversionError(f'unsorted policy must be one of {UNSORTED_POLICIES}')
     if crop is not None and split is not None:
         raise ConversionError('give either a split or a crop, not both')
-    topics = {**DEFAULT_TOPICS, **(topics or {})}
+    topics = {**MVSEC_TOPICS, **(topics or {})}
     data_kind, gt_kind = source_kind(data), source_kind(gt)
     sequence = sequence or sequence_name(data)
     if split is not None:

@@ -18,13 +18,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stereospike_ros.io.bags import FORMATS as BAG_FORMATS, EventBagWriter
 from stereospike_ros.io.calibration import CameraModel, StereoCalibration, write_calibration
-from stereospike_ros.io.events import Events, ns_to_seconds
+from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events, ns_to_seconds
+from stereospike_ros.io.mvsec import EVENTS_KEY, MVSEC_FOCAL_BASELINE, MVSEC_TOPICS
+from stereospike_ros.io.wire import EventArrayMsg
 
-NS_PER_S = 1_000_000_000
-BAG_FORMATS = ('ros1', 'sqlite3', 'mcap')
-LEFT_EVENTS, RIGHT_EVENTS = '/davis/left/events', '/davis/right/events'
-LEFT_DEPTH = '/davis/left/depth_image_rect'
+LEFT_EVENTS, RIGHT_EVENTS, LEFT_DEPTH = (
+    MVSEC_TOPICS[k] for k in ('left_events', 'right_events', 'left_depth'))
 SCENES = ('room', 'wall')
 DEFAULT_DISTORTION = {'equidistant': (-0.045, 0.012, -0.006, 0.0015),
                       'radtan': (-0.09, 0.02, 0.0006, -0.0004)}
@@ -41,10 +42,10 @@ class SyntheticConfig:
     wall_depth: float = 1.0                # 'wall' scene: fronto-parallel wall distance (m)
     speed: float = 0.4                     # 'wall' scene: sideways speed (m/s)
     boxes: int = 4                         # 'room' scene: number of boxes
-    width: int = 346
-    height: int = 260
+    width: int = SENSOR_WIDTH
+    height: int = SENSOR_HEIGHT
     focal: float = 226.0                   # rectified focal length (px)
-    focal_baseline: float = 19.941772      # f*B (px*m), as MVSEC
+    focal_baseline: float = MVSEC_FOCAL_BASELINE   # f*B (px*m)
     distortion_model: str = 'equidistant'  # raw lens model: 'equidistant' | 'radtan'
     distortion: tuple[float, ...] | None = None   # None: DEFAULT_DISTORTION[model]
     render_hz: float = 1000.0
@@ -429,9 +430,8 @@ def _open_bags(stack: contextlib.ExitStack, stage: Path, name: str,
                formats: tuple[str, ...]) -> list:
     if not formats:
         return []
-    from stereospike_ros.io import bags  # written by another module; optional feature
     return [stack.enter_context(
-        bags.EventBagWriter(stage / (f'{name}.bag' if fmt == 'ros1' else f'{name}_{fmt}'), fmt))
+        EventBagWriter(stage / (f'{name}.bag' if fmt == 'ros1' else f'{name}_{fmt}'), fmt))
         for fmt in formats]
 
 
@@ -517,7 +517,7 @@ def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> No
             ev_ds, img_ds = {}, {}
             frame_ts = ns_to_seconds(config.start_ns + frame_idx * dt_ns)
             for side in ('left', 'right'):
-                ev_ds[side] = fd.create_dataset(f'davis/{side}/events', shape=(0, 4),
+                ev_ds[side] = fd.create_dataset(EVENTS_KEY.format(side=side), shape=(0, 4),
                                                 maxshape=(None, 4), dtype=np.float64,
                                                 chunks=(16384, 4))
                 img_ds[side] = fd.create_dataset(f'davis/{side}/image_raw',
@@ -592,7 +592,6 @@ def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> No
 def _event_messages(topic: str, side: str, pix: np.ndarray, t: np.ndarray, on: np.ndarray,
                     config: SyntheticConfig, msg_ns: int, seq: dict) -> list:
     """Split sorted events into EventArray messages of ``msg_ns`` (interval end = stamp)."""
-    from stereospike_ros.io.wire import EventArrayMsg
     group = (t - config.start_ns - 1) // msg_ns
     bounds = np.flatnonzero(np.diff(group)) + 1
     starts = np.concatenate([[0], bounds])

@@ -31,7 +31,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from stereospike_ros.io import wire
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.ros import ros_images
+from stereospike_ros.windowing import encoding
+from stereospike_ros.windowing.encoding import ROUNDING_MODES
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
 
 NODE_NAME = 'stereospike_depth'
@@ -67,12 +70,11 @@ PARAMETERS: dict[str, _Param] = {
     'warmup': _Param(True, 'Run one forward pass at start so the first window is not slow'),
     'calibration': _Param('', 'MVSEC calibration folder or Kalibr camchain yaml; empty = events '
                           'are already rectified (identity)'),
-    'rounding': _Param('truncate', 'Rectified coordinate rounding',
-                       choices=('truncate', 'round')),
-    'width': _Param(346, 'Sensor width in pixels (taken from the calibration when given)',
-                    1, 8192),
-    'height': _Param(260, 'Sensor height in pixels (taken from the calibration when given)',
-                     1, 8192),
+    'rounding': _Param('truncate', 'Rectified coordinate rounding', choices=ROUNDING_MODES),
+    'width': _Param(SENSOR_WIDTH, 'Sensor width in pixels (taken from the calibration when '
+                    'given)', 1, 8192),
+    'height': _Param(SENSOR_HEIGHT, 'Sensor height in pixels (taken from the calibration when '
+                     'given)', 1, 8192),
     'window_ms': _Param(50.0, 'Window length in sensor time (ms)', 0.1, 10_000.0, dynamic=True),
     'rate_hz': _Param(20.0, 'Depth rate: windows end on a grid of 1/rate_hz (higher than '
                       '1000/window_ms = sliding windows)', 0.1, 1000.0, dynamic=True),
@@ -264,7 +266,6 @@ class DepthNode(Node):
             raise NodeConfigError(f'parameter {exc}') from exc
 
     def _setup_geometry(self) -> None:
-        from stereospike_ros.windowing import encoding
         path = self.p['calibration']
         if path:
             from stereospike_ros.io import calibration

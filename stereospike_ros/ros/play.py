@@ -21,8 +21,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from tqdm import tqdm
 
 from stereospike_ros.io import bags, wire
-
-NS_PER_S = 1_000_000_000
+from stereospike_ros.io.events import NS_PER_S
+from stereospike_ros.io.mvsec import MVSEC_TOPICS
 
 
 class PlayError(ValueError):
@@ -34,8 +34,8 @@ class PlayOptions:
     """What to play and how (see the command-line help)."""
 
     bag: str
-    topics: list = field(default_factory=lambda: [bags.MVSEC_TOPICS['left_events'],
-                                                  bags.MVSEC_TOPICS['right_events']])
+    topics: list = field(default_factory=lambda: [MVSEC_TOPICS['left_events'],
+                                                  MVSEC_TOPICS['right_events']])
     rate: float = 1.0
     loop: bool = False
     loops: int = 0                  # with loop: stop after this many passes (0 = forever)
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--topics', nargs='+', default=None,
                     help='topics to play (default: the MVSEC left and right event topics)')
     ap.add_argument('--depth', action='store_true',
-                    help=f'also play {bags.MVSEC_TOPICS["left_depth"]}')
+                    help=f'also play {MVSEC_TOPICS["left_depth"]}')
     ap.add_argument('--remap', action='append', default=[], metavar='FROM:=TO',
                     help='publish topic FROM as TO (repeatable)')
     ap.add_argument('--qos-depth', type=int, default=100, help='publisher history depth')
@@ -197,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     cut = argv.index('--ros-args') if '--ros-args' in argv else len(argv)
     args = build_parser().parse_args(argv[:cut])
     ros_args = ['play_bag'] + argv[cut:]
-    topics = list(args.topics or [bags.MVSEC_TOPICS['left_events'],
-                                  bags.MVSEC_TOPICS['right_events']])
-    if args.depth and bags.MVSEC_TOPICS['left_depth'] not in topics:
-        topics.append(bags.MVSEC_TOPICS['left_depth'])
+    topics = list(args.topics or [MVSEC_TOPICS['left_events'],
+                                  MVSEC_TOPICS['right_events']])
+    if args.depth and MVSEC_TOPICS['left_depth'] not in topics:
+        topics.append(MVSEC_TOPICS['left_depth'])
     try:
         options = PlayOptions(bag=args.bag, topics=topics, rate=args.rate, loop=args.loop,
                               loops=args.loops, start_offset=args.start_offset,

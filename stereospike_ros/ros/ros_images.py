@@ -13,14 +13,14 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from stereospike_ros.io.events import NS_PER_S
+
 try:  # pragma: no cover - depends on the installation
     from cv_bridge import CvBridge
     HAVE_CV_BRIDGE = True
 except Exception:  # ImportError, or a broken build failing at import time
     CvBridge = None
     HAVE_CV_BRIDGE = False
-
-NS_PER_S = 1_000_000_000
 
 # encoding -> (numpy dtype, channels), as sensor_msgs/image_encodings defines them.
 ENCODINGS = {

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stereospike_ros.io.events import Events
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events
 
-SENSOR_WIDTH = 346
-SENSOR_HEIGHT = 260
 COUNT_MAX = np.iinfo(np.uint16).max
 ROUNDING_MODES = ('truncate', 'round')
 

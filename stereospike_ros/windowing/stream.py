@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from stereospike_ros.io.events import Events
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events
 
 SIDES = ('left', 'right')
 
@@ -153,7 +153,7 @@ class StereoWindower:
     """
 
     def __init__(self, config: StreamConfig | None = None, rect_left=None, rect_right=None,
-                 width: int = 346, height: int = 260,
+                 width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT,
                  clock: Callable[[], float] = time.monotonic,
                  log: Callable[[str], None] | None = None) -> None:
         self.config = config or StreamConfig()
