@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from stereospike_ros.nn import metrics
+from stereospike_ros.nn.depth import valid_mask
 from stereospike_ros.io.calibration import load_calibration
 from stereospike_ros.windowing.encoding import encode_window, Rectifier
 from stereospike_ros.io.events import Events, NS_PER_S, ns_to_seconds
@@ -172,23 +173,21 @@ def evaluate(paths: dict, depth: dict[int, np.ndarray]) -> tuple[list[dict], lis
     gt_ns = np.rint(gt.timestamps * 1e9).astype(np.int64)
     rows, frames = [], []
     all_gt = gt.depth(slice(None))
-    constant = float(np.nanmean(all_gt))        # the constant-depth baseline of this sequence
+    constant = float(all_gt[valid_mask(all_gt)].mean())   # the constant-depth baseline
     for stamp in sorted(depth):
         k = int(np.argmin(np.abs(gt_ns - stamp)))
         if abs(int(gt_ns[k]) - stamp) > 1_000_000:     # no ground truth within 1 ms
             continue
         pred, truth = depth[stamp], all_gt[k]
-        # The node publishes NaN where it predicts no positive depth (REP 118); score those
-        # pixels as depth 0 so a missing prediction counts as an error, not as a skipped pixel.
-        missing = ~np.isfinite(pred) & np.isfinite(truth)
-        m = metrics.frame_metrics(np.nan_to_num(pred, nan=0.0), truth)
+        # The node publishes NaN where its depth is invalid (nn/depth.py, REP 118): the metrics
+        # score those pixels as no prediction (not as some depth) and report their share.
+        m = metrics.frame_metrics(pred, truth)
         base = metrics.frame_metrics(np.full_like(truth, constant), truth)
         rows.append({'stamp_ns': stamp, 'gt_frame': k, 'mde_cm': 100 * float(m['mde'][0]),
                      'median_cm': 100 * float(m['median'][0]),
                      'disp_error_px': float(m['disp_error'][0]),
                      'one_px': float(m['one_px'][0]),
-                     'no_prediction_share': float(missing.sum()
-                                                  / max(1, np.isfinite(truth).sum())),
+                     'no_prediction_share': 1.0 - float(m['coverage'][0]),
                      'baseline_mde_cm': 100 * float(base['mde'][0])})
         frames.append((stamp, pred, truth))
     gt.close()
@@ -216,8 +215,10 @@ def write_gif(path: Path, frames: list, events: list[np.ndarray], vmax: float) -
         lim = max(1, int(np.percentile(np.abs(ev), 99)))
         axes[0].imshow(ev, cmap='bwr', vmin=-lim, vmax=lim)
         axes[0].set_title('left events (ON red, OFF blue)', fontsize=9)
-        im = axes[1].imshow(np.clip(pred, 0, vmax), cmap='turbo_r', vmin=0, vmax=vmax)
-        axes[1].set_title('StereoSpike depth (node output)', fontsize=9)
+        im = axes[1].imshow(np.ma.masked_invalid(np.clip(pred, 0, vmax)), cmap='turbo_r', vmin=0,
+                            vmax=vmax)
+        axes[1].set_title('StereoSpike depth (node output; black: none)', fontsize=9)
+        axes[1].set_facecolor('black')
         masked = np.ma.masked_invalid(truth)
         axes[2].imshow(masked, cmap='turbo_r', vmin=0, vmax=vmax)
         axes[2].set_title('ground truth (black: none)', fontsize=9)
@@ -253,7 +254,7 @@ def write_reports(out: Path, rows: list[dict], summary: dict) -> None:
              f'- median error: {summary.get("median_cm", float("nan")):.1f} cm, '
              f'disparity error {summary.get("disp_error_px", float("nan")):.2f} px, '
              f'one-pixel accuracy {100 * summary.get("one_px", float("nan")):.1f} %',
-             f'- pixels with ground truth but no prediction (scored as depth 0): '
+             f'- pixels with ground truth but no valid prediction (NaN, not scored): '
              f'{100 * summary.get("no_prediction_share", float("nan")):.2f} %']
     (out / 'summary.md').write_text('\n'.join(lines) + '\n')
 

@@ -12,6 +12,7 @@ import torch
 from stereospike_ros.nn.checkpoint import load_checkpoint, save_checkpoint
 from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.model import ModelConfig, build_model
+from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.io.tensors import TensorsError, TensorsWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,15 +105,20 @@ def test_evaluate_matches_independent_numpy(trained, tmp_path):
     with h5py.File(tmp / 'val.h5', 'r') as f:
         counts = f['inputs'][()]
     direct = Predictor(str(tmp / 'run' / 'best.pt'), device='cpu', warmup_shape=None)
-    np.testing.assert_allclose(pred, direct.predict(counts), rtol=1e-5, atol=1e-5)
-    mdes, onepx = [], []
+    raw = direct.predict(counts)
+    # Saved exactly as the node publishes depth: the raw prediction, NaN where not positive.
+    np.testing.assert_allclose(pred, np.where(raw > 0, raw, np.nan), rtol=1e-5, atol=1e-5,
+                               equal_nan=True)
+    mdes, onepx, cover = [], [], []
     for p, g in zip(pred.astype(np.float64), dva.astype(np.float64)):
-        v = np.isfinite(g)
+        v = np.isfinite(g) & np.isfinite(p)           # NaN predictions are not scored
         mdes.append(np.abs(p[v] - g[v]).mean())
-        de = np.abs(19.941772 / np.maximum(p[v], 1e-3) - 19.941772 / g[v])
+        de = np.abs(MVSEC_FOCAL_BASELINE / p[v] - MVSEC_FOCAL_BASELINE / g[v])
         onepx.append((de <= 1).mean())
+        cover.append(v.sum() / np.isfinite(g).sum())
     assert summary['mde_cm'] == pytest.approx(100 * np.mean(mdes), rel=1e-9)
     assert summary['one_px'] == pytest.approx(np.mean(onepx), rel=1e-9)
+    assert summary['coverage'] == pytest.approx(np.mean(cover), rel=1e-9)
     const = dva[np.isfinite(dva)].astype(np.float64).mean()
     base = [np.abs(const - g[np.isfinite(g)]).mean() for g in dva.astype(np.float64)]
     assert summary['baseline']['depth_m'] == pytest.approx(const, rel=1e-6)

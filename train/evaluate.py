@@ -4,8 +4,9 @@
         --out eval/ --save-predictions eval/pred.h5 --png 8
 
 ``--split N`` with ``--data-root`` evaluates split N's test (or ``--subset val``) set instead.
-Predictions (``depth`` (N,H,W) float32 plus ``frame_indices``/``timestamps``) are written
-atomically; ``--png N`` draws N evenly spaced panels (events, prediction, ground truth, error).
+Predictions (``depth`` (N,H,W) float32, NaN where invalid exactly as the node publishes them,
+plus ``frame_indices``/``timestamps``) are written atomically; ``--png N`` draws N evenly
+spaced panels (events, prediction, ground truth, error).
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import numpy as np
 from tqdm import tqdm
 
 from stereospike_ros.io import atomic
-from stereospike_ros.nn.inference import Predictor
-from stereospike_ros.nn.metrics import metric_names, summarize
-from stereospike_ros.nn.metrics import frame_metrics
 from stereospike_ros.io.tensors import TensorsFile
+from stereospike_ros.nn.depth import mask_invalid, valid_mask
+from stereospike_ros.nn.inference import Predictor
+from stereospike_ros.nn.metrics import frame_metrics, metric_names, summarize
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -82,7 +83,7 @@ def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     finite = np.isfinite(gt)
-    vmax = float(np.nanmax(gt)) if finite.any() else float(np.max(pred))
+    vmax = float(np.nanmax(gt)) if finite.any() else float(np.nanmax(pred, initial=1.0))
     ev = counts[0].astype(np.float32) - counts[1].astype(np.float32)
     lim = max(1.0, float(np.abs(ev).max()))
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
@@ -111,7 +112,7 @@ def constant_baseline(dataset, quiet: bool = True) -> dict:
             for row in tqdm(dataset.rows, desc='baseline', disable=quiet):
                 yield tf.depth(int(row))
         for gt in frames():
-            valid = np.isfinite(gt)
+            valid = valid_mask(gt)
             total += float(gt[valid].sum(dtype=np.float64))
             count += int(valid.sum())
         if count == 0:
@@ -144,7 +145,7 @@ def main(argv=None) -> dict:
         samples = [dataset[i] for i in rows]
         counts = np.stack([s[0].numpy() for s in samples])
         gt = np.stack([s[1].numpy() for s in samples])
-        pred = predictor.predict(counts)
+        pred = mask_invalid(predictor.predict(counts))    # as the node publishes it
         parts.append(frame_metrics(pred, gt))
         if keep:
             preds[start:start + len(rows)] = pred
@@ -166,6 +167,7 @@ def main(argv=None) -> dict:
     print(f'{summary["frames"]} frames ({summary["frames_without_gt"]} without GT): '
           f'MDE {summary["mde_cm"]:.2f} cm, median {summary["median_cm"]:.2f} cm, '
           f'disparity error {summary["disp_error"]:.3f} px, 1PA {100 * summary["one_px"]:.1f} %, '
+          f'coverage {100 * summary["coverage"]:.1f} %, '
           + ', '.join(f'MDE@{k[4:]}m {summary[k + "_cm"]:.2f} cm'
                       for k in summary if k.startswith('mde_') and not k.endswith('cm')))
     if keep:

@@ -1,93 +1,76 @@
-"""Depth metrics of the paper and the DDES protocol, in numpy and torch (giving the same numbers).
+"""Depth metrics of the paper and the DDES protocol: one numpy implementation (torch input too).
 
-Per frame over valid ground truth (finite; disparity metrics also need ``gt > 0``):
-``mde`` mean |pred - gt| (m), ``median`` median |pred - gt| (m), ``disp_error`` mean
-|fB/pred - fB/gt| (px, ``fB`` MVSEC's f*B, prediction clamped to ``min_depth``), ``one_px``
+Per frame, over pixels where both ground truth and prediction are valid depth (finite and
+positive: :mod:`stereospike_ros.nn.depth`): ``mde`` mean |pred - gt| (m), ``median`` median
+|pred - gt| (m), ``disp_error`` mean |fB/pred - fB/gt| (px, ``fB`` MVSEC's f*B), ``one_px``
 share of pixels with a disparity error <= 1 px (a TRUE one-pixel threshold, not the reference's
-1/7 px), and ``mde_<c>`` the MDE over pixels with ``gt <= c`` metres. Frames are then
-averaged (frames without valid pixels are skipped and counted). Firing rate: fraction of
-non-zero entries of a spike tensor.
+1/7 px), ``mde_<c>`` the MDE over pixels with ``gt <= c`` metres, and ``coverage`` the share of
+valid ground-truth pixels that have a valid prediction (invalid predictions are NaN, never
+scored as some depth). Frames are then averaged (frames without valid ground truth are skipped
+and counted). Firing rate: fraction of non-zero entries of a spike tensor.
 """
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
-import torch
 
-from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE as FOCAL_BASELINE
+from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
+from stereospike_ros.nn.depth import valid_mask
 
 CUTOFFS = (10.0, 20.0, 30.0)
-MIN_DEPTH = 1e-3
 
 
-def metric_names(cutoffs=CUTOFFS) -> list[str]:
+def metric_names(cutoffs: tuple = CUTOFFS) -> list[str]:
     """Names of the per-frame metrics in output order."""
-    return ['mde', 'median', 'disp_error', 'one_px'] + [f'mde_{c:g}' for c in cutoffs]
+    return (['mde', 'median', 'disp_error', 'one_px'] + [f'mde_{c:g}' for c in cutoffs]
+            + ['coverage'])
 
 
-def _as_frames(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+def as_numpy(a: Any) -> np.ndarray:
+    """A numpy array of ``a`` (a torch tensor is detached and copied to the CPU first)."""
+    if hasattr(a, 'detach'):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _as_frames(a: Any) -> np.ndarray:
+    a = as_numpy(a).astype(np.float64)
     return a[None] if a.ndim == 2 else a
 
 
-def frame_metrics(pred, gt, cutoffs=CUTOFFS, focal_baseline: float = FOCAL_BASELINE,
-                  min_depth: float = MIN_DEPTH) -> dict:
-    """Per-frame metrics (float64 arrays of length N, NaN where a frame has no valid pixel)."""
+def frame_metrics(pred: Any, gt: Any, cutoffs: tuple = CUTOFFS,
+                  focal_baseline: float = MVSEC_FOCAL_BASELINE) -> dict:
+    """Per-frame metrics (float64 arrays of length N, NaN where a frame has no scored pixel).
+
+    ``pred`` and ``gt`` are (H,W) or (N,H,W), numpy or torch; ``valid_pixels`` counts the valid
+    ground-truth pixels of each frame.
+    """
     p, g = _as_frames(pred), _as_frames(gt)
     if p.shape != g.shape:
         raise ValueError(f'prediction shape {p.shape} != ground truth shape {g.shape}')
-    valid = np.isfinite(g)
-    err = np.where(valid, np.abs(p - np.where(valid, g, 0.0)), np.nan)
-    dvalid = valid & (np.where(valid, g, 0.0) > 0)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        dgt = np.where(dvalid, focal_baseline / np.where(dvalid, g, 1.0), np.nan)
-        dpred = focal_baseline / np.maximum(p, min_depth)
-    derr = np.abs(dpred - dgt)
+    gt_ok = valid_mask(g)
+    both = gt_ok & valid_mask(p)
+    p1 = np.where(both, p, 1.0)                 # placeholders keep the arithmetic finite
+    g1 = np.where(both, g, 1.0)
+    err = np.where(both, np.abs(p1 - g1), np.nan)
+    derr = np.where(both, np.abs(focal_baseline / p1 - focal_baseline / g1), np.nan)
+    scored = both.sum(axis=(1, 2))
+    n_gt = gt_ok.sum(axis=(1, 2))
     out = {}
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
+        warnings.simplefilter('ignore', RuntimeWarning)   # all-NaN frames give NaN
         out['mde'] = np.nanmean(err, axis=(1, 2))
         out['median'] = np.nanmedian(err.reshape(len(err), -1), axis=1)
         out['disp_error'] = np.nanmean(derr, axis=(1, 2))
-        nd = dvalid.sum(axis=(1, 2))
-        ok = ((derr <= 1.0) & dvalid).sum(axis=(1, 2))
-        out['one_px'] = np.where(nd > 0, ok / np.maximum(nd, 1), np.nan)
+        ok = ((derr <= 1.0) & both).sum(axis=(1, 2))
+        out['one_px'] = np.where(scored > 0, ok / np.maximum(scored, 1), np.nan)
         for c in cutoffs:
-            out[f'mde_{c:g}'] = np.nanmean(np.where(g <= c, err, np.nan), axis=(1, 2))
-    out['valid_pixels'] = valid.sum(axis=(1, 2)).astype(np.int64)
+            out[f'mde_{c:g}'] = np.nanmean(np.where(g1 <= c, err, np.nan), axis=(1, 2))
+    out['coverage'] = np.where(n_gt > 0, scored / np.maximum(n_gt, 1), np.nan)
+    out['valid_pixels'] = n_gt.astype(np.int64)
     return out
-
-
-def frame_metrics_torch(pred: torch.Tensor, gt: torch.Tensor, cutoffs=CUTOFFS,
-                        focal_baseline: float = FOCAL_BASELINE,
-                        min_depth: float = MIN_DEPTH) -> dict:
-    """Torch version of :func:`frame_metrics` (computed in float64 on the tensors' device)."""
-    p = pred.detach().to(torch.float64)
-    g = gt.detach().to(torch.float64)
-    if p.dim() == 2:
-        p, g = p[None], g[None]
-    if p.shape != g.shape:
-        raise ValueError(f'prediction shape {tuple(p.shape)} != ground truth {tuple(g.shape)}')
-    nan = torch.tensor(float('nan'), dtype=torch.float64, device=p.device)
-    valid = torch.isfinite(g)
-    g0 = torch.where(valid, g, torch.zeros_like(g))
-    err = torch.where(valid, (p - g0).abs(), nan)
-    dvalid = valid & (g0 > 0)
-    dgt = torch.where(dvalid, focal_baseline / torch.where(dvalid, g0, torch.ones_like(g0)), nan)
-    derr = (focal_baseline / p.clamp_min(min_depth) - dgt).abs()
-    n = len(p)
-    out = {'mde': err.flatten(1).nanmean(1),
-           'median': torch.nanquantile(err.flatten(1), 0.5, dim=1),
-           'disp_error': derr.flatten(1).nanmean(1)}
-    nd = dvalid.flatten(1).sum(1)
-    ok = ((derr <= 1.0) & dvalid).flatten(1).sum(1)
-    out['one_px'] = torch.where(nd > 0, ok.double() / nd.clamp_min(1).double(), nan)
-    for c in cutoffs:
-        out[f'mde_{c:g}'] = torch.where(g <= c, err, nan).flatten(1).nanmean(1)
-    res = {k: v.cpu().numpy().reshape(n) for k, v in out.items()}
-    res['valid_pixels'] = valid.flatten(1).sum(1).cpu().numpy().astype(np.int64)
-    return res
 
 
 def summarize(per_frame: dict) -> dict:
@@ -113,18 +96,15 @@ def summarize(per_frame: dict) -> dict:
 
 
 class MetricAccumulator:
-    """Collects per-frame metrics batch by batch (torch tensors) and summarises them."""
+    """Collects per-frame metrics batch by batch (torch or numpy) and summarises them."""
 
-    def __init__(self, cutoffs=CUTOFFS) -> None:
+    def __init__(self, cutoffs: tuple = CUTOFFS) -> None:
         self.cutoffs = cutoffs
         self.parts: list[dict] = []
 
-    def add(self, pred, gt) -> dict:
-        """Add a batch (torch or numpy, (H,W) or (B,H,W)); returns its per-frame metrics."""
-        if torch.is_tensor(pred):
-            m = frame_metrics_torch(pred, torch.as_tensor(gt, device=pred.device), self.cutoffs)
-        else:
-            m = frame_metrics(pred, gt, self.cutoffs)
+    def add(self, pred: Any, gt: Any) -> dict:
+        """Add a batch ((H,W) or (B,H,W)); returns its per-frame metrics."""
+        m = frame_metrics(pred, gt, self.cutoffs)
         self.parts.append(m)
         return m
 
@@ -139,9 +119,9 @@ class MetricAccumulator:
         return summarize(self.per_frame())
 
 
-def firing_rate(spikes) -> float:
-    """Fraction of non-zero entries of one spike tensor/array."""
-    if torch.is_tensor(spikes):
+def firing_rate(spikes: Any) -> float:
+    """Fraction of non-zero entries of one spike tensor/array (counted on its own device)."""
+    if hasattr(spikes, 'numel'):                   # a torch tensor: no copy to the CPU
         return float((spikes != 0).sum()) / max(1, spikes.numel())
     a = np.asarray(spikes)
     return float(np.count_nonzero(a)) / max(1, a.size)

@@ -32,6 +32,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
+from stereospike_ros.nn.depth import mask_invalid
 from stereospike_ros.ros import ros_images
 from stereospike_ros.windowing import encoding
 from stereospike_ros.windowing.encoding import ROUNDING_MODES
@@ -399,7 +400,7 @@ class DepthNode(Node):
             t0 = time.perf_counter()
             depth = self.predictor.predict(window.counts)   # a monocular model takes L_ON, L_OFF
             self._lat_infer.add(time.perf_counter() - t0)
-            depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
+            depth = mask_invalid(depth)          # the one validity rule: invalid -> NaN
             header = ros_images.make_header(window.end_ns, self.p['frame_id'])
             image = ros_images.depth_to_image(depth, header)
             info = ros_images.camera_info(self.width, self.height, self.projection, header)
