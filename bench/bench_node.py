@@ -62,13 +62,13 @@ def typed_to_events(msg) -> tuple[Events, int]:
 
 def ingest(msgs: dict, windows: int, typed: bool) -> float:
     """Seconds per window to decode, buffer, cut, rectify and bin ``windows`` windows."""
-    from stereospike_ros.windowing.encoding import Rectifier
+    from stereospike_ros.windowing.encoding import Rectifier, encode_window
     if typed:
         from dvs_msgs.msg import EventArray
         from rclpy.serialization import deserialize_message
     rect = Rectifier(W, H)
     win = StereoWindower(StreamConfig(window_ms=50, rate_hz=20,
-                                      max_events_per_window=10_000_000), rect, rect)
+                                      max_events_per_window=10_000_000))
     per_window = len(msgs['left']) // (windows + 1)
     cut = 0
     spent = 0.0
@@ -83,7 +83,7 @@ def ingest(msgs: dict, windows: int, typed: bool) -> float:
                 events, stamp = m.events, m.stamp_ns
             win.add(side, events, stamp)
         for window in win.pop_ready():
-            win.encode(window)
+            encode_window(window.left, window.right, rect, rect)
             cut += 1
         if k >= per_window:         # the first window's messages only warm the buffers up
             spent += time.perf_counter() - start

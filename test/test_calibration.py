@@ -4,7 +4,9 @@ import pytest
 import yaml
 
 from stereospike_ros.io import calibration as cal
+from stereospike_ros.io.events import Events
 from stereospike_ros.offline import synthetic as syn
+from stereospike_ros.windowing.encoding import Rectifier, encode_window
 
 MODELS = ('equidistant', 'radtan')
 
@@ -93,16 +95,14 @@ def test_stereo_rectify_when_camchain_lacks_it(rig, tmp_path):
 
 
 def test_rectifier_uses_maps(rig):
-    encoding = pytest.importorskip('stereospike_ros.windowing.encoding')
-    from stereospike_ros.io.events import Events
     gen, folder, _ = rig
     rect = cal.load_calibration(folder).rectifier('left', rounding='truncate')
-    assert isinstance(rect, encoding.Rectifier)
+    assert isinstance(rect, Rectifier)
     ev = Events(np.array([173], np.uint16), np.array([130], np.uint16),
                 np.array([0], np.int64), np.array([True]))
-    flat, on, _ = rect.pixel_index(ev)
+    counts, _ = encode_window(ev, Events.empty(), rect, rect)
     x, y = gen.left_x_map[130, 173], gen.left_y_map[130, 173]
-    assert flat[0] == int(y) * 346 + int(x) and on[0]
+    assert counts[0, int(y), int(x)] == 1 and counts.sum() == 1
     with pytest.raises(ValueError):
         gen.rectifier('middle')
 

@@ -11,7 +11,8 @@ from stereospike_ros.windowing.encoding import Rectifier
 from stereospike_ros.io.events import Events, ns_to_seconds
 from stereospike_ros.io.mvsec import MvsecError
 from stereospike_ros.io.tensors import TensorsFile
-from stereospike_ros.windowing.reference import PARTITION_KEYS, STAT_KEYS, window_sequence
+from stereospike_ros.windowing.reference import (PARTITION_KEYS, STAT_KEYS, WindowGrid,
+                                                 iter_stereo_windows)
 from test_mvsec import rows, write_data, write_gt
 
 _spec = importlib.util.spec_from_file_location(
@@ -64,12 +65,24 @@ def convert_quiet(data, gt, out, **kw):
     return conversion.convert_sequence(data, gt, Calib(), out, progress=False, **kw)
 
 
-def expected_inputs(seq, a, b, **kw):
+def window_sequence(left, right, depth_ts, rect_left, rect_right, mode='reference',
+                    window_ms=50.0):
+    """Window whole in-memory event arrays: uint16 (N, 4, H, W) counts and the accounting."""
+    grid = WindowGrid.make(depth_ts, mode, window_ms)
+    stats = {}
+    out = np.zeros((len(grid), 4, rect_left.height, rect_left.width), np.uint16)
+    for k, counts in iter_stereo_windows([(left.x, left.y, left.seconds, left.p)],
+                                         [(right.x, right.y, right.seconds, right.p)], grid,
+                                         rect_left, rect_right, stats=stats):
+        out[k] = counts
+    return out, stats
+
+
+def expected_inputs(seq, a, b):
     c = Calib()
     ts = ns_to_seconds(seq['rec_ns'])[a:b]
-    out, stats = window_sequence(seq['events']['left'], seq['events']['right'], ts,
-                                 c.rectifier('left'), c.rectifier('right'), **kw)
-    return out, stats
+    return window_sequence(seq['events']['left'], seq['events']['right'], ts,
+                           c.rectifier('left'), c.rectifier('right'))
 
 
 def test_hdf5_conversion_contents(sequence, tmp_path):

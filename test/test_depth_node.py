@@ -27,7 +27,7 @@ from ros_helpers import SpinningNode  # noqa: E402
 from stereospike_ros.io import wire  # noqa: E402
 from stereospike_ros.ros import depth_node, ros_images  # noqa: E402
 from stereospike_ros.io.events import Events  # noqa: E402
-from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, Window  # noqa: E402
+from stereospike_ros.windowing.stream import StreamConfig  # noqa: E402
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[1]
@@ -385,10 +385,9 @@ def test_calibration_parameter_rectifies_like_the_calibration(tmp_path, tiny_che
         np.testing.assert_array_equal(node.projection, cal.left_projection)
         left = make_events(T0, T0 + 50 * MS, 100_000, 1)
         right = make_events(T0, T0 + 50 * MS, 100_000, 2)
-        windower = StereoWindower(node.windower.config, node._rect_left, node._rect_right)
-        window = windower.encode(Window(0, T0, T0 + 50 * MS, left, right, 0.0))
+        counts, _ = encode_window(left, right, node._rect_left, node._rect_right)
         ref, _ = encode_window(left, right, cal.rectifier('left'), cal.rectifier('right'))
-        assert window.counts.tobytes() == ref.tobytes()
+        assert counts.tobytes() == ref.tobytes()
         info = ros_images.camera_info(node.width, node.height, node.projection,
                                       ros_images.make_header(T0, 'f'))
         np.testing.assert_allclose(np.reshape(info.p, (3, 4)), cal.left_projection)

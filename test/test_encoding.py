@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.windowing.encoding import (Rectifier, bin_counts, counts_from_codes,
-                                                encode_window)
 from stereospike_ros.io.events import Events
+from stereospike_ros.windowing.encoding import DROP_KINDS, Rectifier, bin_codes, encode_window
 
 W, H = 6, 4
 
@@ -34,31 +33,49 @@ REMAP = {(0, 0): (6.0, 1.0),     # x_rect == W: passes <= W, truncates to column
          (1, 1): (5.6, 0.4)}     # truncate -> (5, 0); rint -> x 6 == W: edge drop
 
 
+def counts_at(counts: np.ndarray) -> dict:
+    """``{(channel, y, x): count}`` of the non-zero pixels of a count image."""
+    return {tuple(int(v) for v in idx): int(counts[idx]) for idx in zip(*np.nonzero(counts))}
+
+
 def test_reference_range_rule_truncation():
     rect = Rectifier(W, H, *maps_with(REMAP))
-    flat, on, stats = rect.pixel_index(ev([0, 1, 2, 3, 4, 5, 0, 1, 2], [0, 0, 0, 0, 0, 0, 1, 1, 1],
-                                          [1] * 9))
-    assert stats == {'beyond_sensor': 0, 'out_of_range': 5, 'rect_edge': 2}
-    np.testing.assert_array_equal(flat, [3 * W + 5, 1 * W + 2, 0 * W + 5, 1 * W + 2])
-    assert on.all()
+    left = ev([0, 1, 2, 3, 4, 5, 0, 1, 2], [0, 0, 0, 0, 0, 0, 1, 1, 1], [1] * 9)
+    counts, stats = encode_window(left, ev([], [], []), rect, rect)
+    assert stats == {'beyond_sensor': 0, 'out_of_range': 5, 'rect_edge': 2, 'saturated': 0}
+    # (1, 0) -> (5, 3); (0, 1) -> (2, 1); (1, 1) -> (5, 0); (2, 1) is unmapped: (2, 1)
+    assert counts_at(counts) == {(0, 3, 5): 1, (0, 1, 2): 2, (0, 0, 5): 1}
 
 
 def test_rounding_option():
     rect = Rectifier(W, H, *maps_with(REMAP), rounding='round')
-    flat, _, stats = rect.pixel_index(ev([1, 0, 1], [0, 1, 1], [1, 1, 1]))
+    counts, stats = encode_window(ev([1, 0, 1], [0, 1, 1], [1, 1, 1]), ev([], [], []), rect, rect)
     # (5.9, 3.99) rounds to (6, 4): edge; (2.5, 1.5) -> (2, 2); (5.6, 0.4) -> x 6: edge
-    assert stats == {'beyond_sensor': 0, 'out_of_range': 2, 'rect_edge': 2}
-    np.testing.assert_array_equal(flat, [2 * W + 2])
+    assert stats == {'beyond_sensor': 0, 'out_of_range': 2, 'rect_edge': 2, 'saturated': 0}
+    assert counts_at(counts) == {(0, 2, 2): 1}
     with pytest.raises(ValueError, match='rounding'):
         Rectifier(W, H, rounding='floor')
 
 
+def test_lookup_codes_keep_every_event_in_place():
+    """Kept events get their count-image code, dropped ones their drop bin, in input order."""
+    rect = Rectifier(W, H, *maps_with(REMAP))
+    codes = rect.lookup(np.array([2, 0, 7, 1, 3], np.uint16), np.array([3, 0, 0, 1, 2], np.uint16),
+                        np.array([True, True, True, False, False]))
+    trash = rect.trash
+    assert trash == 2 * W * H and len(DROP_KINDS) == 3
+    np.testing.assert_array_equal(codes, [3 * W + 2, trash + DROP_KINDS.index('rect_edge'),
+                                          trash + DROP_KINDS.index('beyond_sensor'),
+                                          W * H + 0 * W + 5, W * H + 2 * W + 3])
+
+
 def test_beyond_sensor_raw_coordinates_and_identity():
     rect = Rectifier(W, H)
-    codes, stats = rect.codes(np.array([0, 6, 5, 400, 2], np.uint16),
-                              np.array([0, 0, 4, 1, 3], np.uint16), np.ones(5, bool))
-    assert stats == {'beyond_sensor': 3, 'out_of_range': 0, 'rect_edge': 0}
-    np.testing.assert_array_equal(codes, [0, 3 * W + 2])
+    left = Events(np.array([0, 6, 5, 400, 2], np.uint16), np.array([0, 0, 4, 1, 3], np.uint16),
+                  np.arange(5, dtype=np.int64), np.ones(5, bool))
+    counts, stats = encode_window(left, ev([], [], []), rect, rect)
+    assert stats == {'beyond_sensor': 3, 'out_of_range': 0, 'rect_edge': 0, 'saturated': 0}
+    assert counts_at(counts) == {(0, 0, 0): 1, (0, 3, 2): 1}
     with pytest.raises(ValueError, match='x_map has shape'):
         Rectifier(W, H, np.zeros((H, W + 1)), np.zeros((H, W)))
 
@@ -81,23 +98,22 @@ def test_polarity_channels_and_window_order():
 
 def test_saturation_counted_never_wrapped():
     n = 70000
-    flat = np.full(n, 7, np.int64)
-    on = np.ones(n, bool)
-    on[:10] = False
-    buf = np.full((2, H, W), 99, np.uint16)
-    counts, clipped = bin_counts(flat, on, W, H, out=buf)
+    rect = Rectifier(W, H)
+    left = ev(np.full(n, 1), np.full(n, 1), np.arange(n) >= 10)
+    buf = np.full((4, H, W), 99, np.uint16)
+    counts, stats = encode_window(left, ev([], [], []), rect, rect, out=buf)
     assert counts is buf
-    assert counts[0].reshape(-1)[7] == 65535 and counts[1].reshape(-1)[7] == 10
-    assert clipped == n - 10 - 65535
+    assert counts[0, 1, 1] == 65535 and counts[1, 1, 1] == 10
+    assert stats['saturated'] == n - 10 - 65535
     assert counts.sum() == 65535 + 10  # the 99s were overwritten
     # accumulating in two halves clips the same number of events
     acc = np.zeros((2, H, W), np.uint16)
-    codes = np.full(40000, 3, np.int64)
-    _, c1 = counts_from_codes(codes, W, H, out=acc, accumulate=True)
-    _, c2 = counts_from_codes(codes, W, H, out=acc, accumulate=True)
+    codes = np.full(40000, 3, np.int32)
+    c1, _ = bin_codes(codes, acc)
+    c2, _ = bin_codes(codes, acc)
     assert (c1, c2) == (0, 80000 - 65535) and acc[0, 0, 3] == 65535
 
 
-def test_bin_counts_rejects_bad_index():
-    with pytest.raises(ValueError, match='outside'):
-        bin_counts(np.array([W * H]), np.array([True]), W, H)
+def test_bin_codes_rejects_codes_beyond_the_image():
+    with pytest.raises(ValueError, match='beyond'):
+        bin_codes(np.array([2 * W * H + len(DROP_KINDS)]), np.zeros((2, H, W), np.uint16))

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.io.events import NS_PER_S, Events, ns_to_seconds, seconds_to_ns
+from stereospike_ros.io.events import (NS_PER_S, EventOrderError, Events, apply_order_policy,
+                                       ns_to_seconds, seconds_to_ns)
 
 
 def test_seconds_match_rospy_to_sec_and_round_trip():
@@ -41,3 +42,22 @@ def test_slicing_joining_and_validation():
     assert len(Events.concatenate([])) == 0 and ev.is_sorted() and not ev[::-1].is_sorted()
     with pytest.raises(ValueError, match='lengths differ'):
         Events(ev.x, ev.y[:4], ev.t, ev.p)
+
+
+def test_order_policy_one_rule_for_every_reader():
+    t = np.array([1.0, 2.0, 1.5, np.nan, 2.0, 3.0])
+    keep, last, non_finite, unsorted = apply_order_policy(t[:2], -np.inf, 'error')
+    assert keep is None and last == 2.0 and (non_finite, unsorted) == (0, 0)
+    with pytest.raises(EventOrderError, match=r'times decrease at event 2 \(2.0 -> 1.5\)'):
+        apply_order_policy(t, -np.inf, 'error')
+    with pytest.raises(EventOrderError, match='non-finite time at event 0') as info:
+        apply_order_policy(t[3:], 2.0, 'error')
+    assert (info.value.index, info.value.before) == (0, 2.0)
+    keep, last, non_finite, unsorted = apply_order_policy(t, 0.5, 'drop')
+    assert keep.tolist() == [True, True, False, False, True, True] and last == 3.0
+    assert (non_finite, unsorted) == (1, 1)
+    # the running maximum carries over from the previous chunk
+    keep, last, _, unsorted = apply_order_policy(np.array([2.5, 3.5]), 3.0, 'drop')
+    assert keep.tolist() == [False, True] and last == 3.5 and unsorted == 1
+    with pytest.raises(ValueError, match='unsorted policy'):
+        apply_order_policy(t, 0.0, 'sort')

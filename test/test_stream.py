@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.io.events import Events
+from stereospike_ros.io.events import Events, ns_to_seconds
+from stereospike_ros.windowing.encoding import Rectifier, encode_window
+from stereospike_ros.windowing.reference import DEPTH_ALIGNED, WindowGrid, iter_stereo_windows
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
 
 MS = 1_000_000
@@ -201,23 +203,28 @@ def test_invalid_config_is_refused(kwargs):
         StreamConfig(**kwargs)
 
 
-def test_encoded_window_is_bitwise_encode_window():
-    encoding = pytest.importorskip('stereospike_ros.windowing.encoding')
+def test_cut_windows_bin_like_the_offline_reference_windows():
+    """Live and offline share one binning: a live window's counts equal the depth-aligned
+    reference window ending at the same time (``(end - L, end]`` in float64 seconds there,
+    ``[end - L, end)`` in int64 ns here: no event of this stream lies within 1 us of a bound)."""
     clock = FakeClock()
     rng = np.random.default_rng(0)
     xm = (np.arange(346, dtype=np.float32)[None, :] * 0.98 + 2).repeat(260, 0)
     ym = (np.arange(260, dtype=np.float32)[:, None] * 1.01 - 1).repeat(346, 1)
-    rect_l = encoding.Rectifier(346, 260, xm, ym)
-    rect_r = encoding.Rectifier(346, 260, xm + rng.random(xm.shape, np.float32), ym)
-    win = StereoWindower(StreamConfig(), rect_l, rect_r, clock=clock)
+    rect_l = Rectifier(346, 260, xm, ym)
+    rect_r = Rectifier(346, 260, xm + rng.random(xm.shape, np.float32), ym)
+    win = StereoWindower(StreamConfig(), clock=clock)
     streams = {s: make_events(T0, T0 + 200 * MS, 50_000, i) for i, s in enumerate(('left',
                                                                                    'right'))}
     out = feed(win, clock, streams, 10 * MS, T0, T0 + 200 * MS)
     assert out
-    for w in out:
-        win.encode(w)
-        ref, _ = encoding.encode_window(streams['left'].time_slice(w.start_ns, w.end_ns),
-                                        streams['right'].time_slice(w.start_ns, w.end_ns),
-                                        rect_l, rect_r)
-        assert w.counts.dtype == ref.dtype and w.counts.shape == (4, 260, 346)
-        assert w.counts.tobytes() == ref.tobytes()
+    ends = ns_to_seconds(np.array([w.end_ns for w in out]))
+    phase = np.concatenate([streams[s].t for s in streams]) % (50 * MS)
+    assert np.minimum(phase, 50 * MS - phase).min() > 1000
+    grid = WindowGrid.make(ends, DEPTH_ALIGNED, 50.0)
+    chunks = [[(e.x, e.y, e.seconds, e.p)] for e in streams.values()]
+    offline = [c.copy() for _, c in iter_stereo_windows(*chunks, grid, rect_l, rect_r)]
+    for w, ref in zip(out, offline, strict=True):
+        live, stats = encode_window(w.left, w.right, rect_l, rect_r)
+        assert live.dtype == ref.dtype and live.shape == (4, 260, 346)
+        assert live.tobytes() == ref.tobytes() and stats['out_of_range'] > 0

@@ -10,11 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from stereospike_ros.io.events import UNSORTED_POLICIES
 from stereospike_ros.io.mvsec import MVSEC_TOPICS
 from stereospike_ros.io.tensors import COMPRESSIONS
 from stereospike_ros.offline import conversion, splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES
-from stereospike_ros.windowing.reference import UNSORTED_POLICIES, WINDOW_MODES
+from stereospike_ros.windowing.reference import WINDOW_MODES
 
 
 def parse_crop(text: str) -> tuple[int, int]:

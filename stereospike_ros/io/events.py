@@ -1,4 +1,4 @@
-"""The event array type shared by every step: a structure of numpy arrays in sensor time.
+"""The event type shared by every step (numpy arrays in sensor time) and its time-order policy.
 
 Times are int64 nanoseconds. MVSEC stores float64 seconds made as
 ``float(sec) + float(nsec) / 1e9``; :func:`seconds_to_ns` and :func:`ns_to_seconds` convert both
@@ -95,3 +95,64 @@ def seconds_to_ns(t_s: np.ndarray) -> np.ndarray:
     sec[carry] += 1
     nsec[carry] -= NS_PER_S
     return sec * NS_PER_S + nsec
+
+
+# ---------------------------------------------------------------- the unsorted-time policy
+#: What to do with events whose time goes backwards: stop with an error, or drop them (counted).
+UNSORTED_POLICIES = ('error', 'drop')
+
+
+class EventOrderError(ValueError):
+    """An event time that is NaN or earlier than the one before it (``unsorted='error'``)."""
+
+    def __init__(self, index: int, before: float, after: float) -> None:
+        self.index, self.before, self.after = index, before, after
+        self.what = 'non-finite time' if not np.isfinite(after) else 'times decrease'
+        super().__init__(f'{self.what} at event {index} ({before!r} -> {after!r})')
+
+
+def monotonic_mask(t: np.ndarray, prev_max: float) -> tuple[np.ndarray, float]:
+    """Mask of events not earlier than any before (NaN never kept) and the new running max."""
+    t = np.asarray(t, dtype=np.float64)
+    if not len(t):
+        return np.zeros(0, bool), prev_max
+    finite = np.isfinite(t)
+    run = np.maximum.accumulate(np.where(finite, t, -np.inf))
+    run = np.maximum(run, prev_max)
+    prev = np.concatenate(([prev_max], run[:-1]))
+    return finite & (t >= prev), float(run[-1])
+
+
+def first_unsorted(t: np.ndarray, prev: float) -> int:
+    """Index of the first time that is NaN or below its predecessor (``prev`` before 0), or -1."""
+    t = np.asarray(t, dtype=np.float64)
+    if not len(t):
+        return -1
+    ok = np.empty(len(t), bool)
+    ok[0] = t[0] >= prev
+    np.greater_equal(t[1:], t[:-1], out=ok[1:])
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if len(bad) else -1
+
+
+def apply_order_policy(t: np.ndarray, last: float, policy: str
+                       ) -> tuple[np.ndarray | None, float, int, int]:
+    """Enforce time order on one chunk of float64 times that follows a chunk ending at ``last``.
+
+    Returns ``(keep, new_last, non_finite, unsorted)``: ``keep`` is None when the chunk is in
+    order (nothing dropped), else the mask of events to keep (``'drop'``: every event earlier
+    than one already seen, and NaN times, are dropped and counted). ``'error'`` raises
+    :class:`EventOrderError` at the first offending event.
+    """
+    if policy not in UNSORTED_POLICIES:
+        raise ValueError(f'unsorted policy must be one of {UNSORTED_POLICIES}, not {policy!r}')
+    t = np.asarray(t, dtype=np.float64)
+    bad = first_unsorted(t, last)
+    if bad < 0:
+        return None, (float(t[-1]) if len(t) else last), 0, 0
+    if policy == 'error':
+        raise EventOrderError(bad, float(t[bad - 1]) if bad else last, float(t[bad]))
+    keep, new_last = monotonic_mask(t, last)
+    finite = np.isfinite(t)
+    return (keep, new_last, int(len(t) - np.count_nonzero(finite)),
+            int(np.count_nonzero(finite & ~keep)))

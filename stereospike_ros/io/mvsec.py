@@ -16,8 +16,9 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events, seconds_to_ns
-from stereospike_ros.windowing.reference import UNSORTED_POLICIES, first_unsorted, monotonic_mask
+from stereospike_ros.io.events import (SENSOR_HEIGHT, SENSOR_WIDTH, UNSORTED_POLICIES,
+                                       EventOrderError, Events, apply_order_policy,
+                                       seconds_to_ns)
 
 SIDES = ('left', 'right')
 #: HDF5 datasets of ``NAME_data.hdf5`` (events ``[x, y, t, p]`` rows) and ``NAME_gt.hdf5``.
@@ -170,23 +171,14 @@ class MvsecData:
                                  f'({exc})') from None
             np.copyto(cols[:, :n], rows.T)
             x, y, t, p = cols[:, :n]
-            drops = {'read': n, 'non_finite': 0, 'beyond_sensor': 0, 'unsorted': 0}
-            bad = first_unsorted(t, last)
-            keep = None
-            if bad >= 0:
-                if self.unsorted == 'error':
-                    before = t[bad - 1] if bad else last
-                    what = ('non-finite time' if not np.isfinite(t[bad])
-                            else 'times decrease')
-                    raise MvsecError(f'{self.path}: {ds.name}: {what} at row {r0 + bad} '
-                                     f'({before!r} -> {t[bad]!r}); use unsorted=drop to '
-                                     f'drop such events')
-                keep, last = monotonic_mask(t, last)
-                finite_t = np.isfinite(t)
-                drops['non_finite'] += int(n - np.count_nonzero(finite_t))
-                drops['unsorted'] += int(np.count_nonzero(finite_t & ~keep))
-            else:
-                last = float(t[-1])
+            try:
+                keep, last, non_finite, unsorted = apply_order_policy(t, last, self.unsorted)
+            except EventOrderError as err:
+                raise MvsecError(f'{self.path}: {ds.name}: {err.what} at row {r0 + err.index} '
+                                 f'({err.before!r} -> {err.after!r}); use unsorted=drop to '
+                                 f'drop such events') from None
+            drops = {'read': n, 'non_finite': non_finite, 'beyond_sensor': 0,
+                     'unsorted': unsorted}
             # min/max propagate NaN and NaN fails every comparison, so non-finite coordinates
             # always take the checking path.
             if keep is not None or not (x.min() >= 0 and x.max() < w and

@@ -24,14 +24,14 @@ import numpy as np
 from tqdm import tqdm
 
 from stereospike_ros.io import bags
-from stereospike_ros.io.events import ns_to_seconds
+from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
 from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
 from stereospike_ros.offline import splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES, Rectifier
 from stereospike_ros.windowing.reference import (PARTITION_KEYS, REFERENCE, STAT_KEYS,
-                                                 UNSORTED_POLICIES, WINDOW_MODES, WindowError,
-                                                 WindowGrid, iter_stereo_windows)
+                                                 WINDOW_MODES, WindowError, WindowGrid,
+                                                 iter_stereo_windows)
 
 HOLE_AREA_THRESHOLD = 24
 _HDF5_SUFFIXES = ('.hdf5', '.h5')

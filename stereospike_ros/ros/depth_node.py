@@ -200,9 +200,7 @@ class DepthNode(Node):
         self._warned_size = False
         self._setup_geometry()
         self._setup_model()
-        self.windower = StereoWindower(stream_config, self._rect_left, self._rect_right,
-                                       self.width, self.height,
-                                       log=lambda m: self.get_logger().warning(m))
+        self.windower = StereoWindower(stream_config, log=lambda m: self.get_logger().warning(m))
         out_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                              reliability=ReliabilityPolicy.RELIABLE
                              if self.p['output_reliability'] == 'reliable'
@@ -385,20 +383,24 @@ class DepthNode(Node):
                 self.get_logger().warning(
                     f'{side} camera silent: window ending {window.end_ns} ns cut after '
                     f'max_wait_ms without it', throttle_duration_sec=5.0)
-            self.windower.encode(window)
-            if self._mailbox.put(window) is not None:
+            counts, stats = encoding.encode_window(window.left, window.right, self._rect_left,
+                                                   self._rect_right)
+            for key, value in stats.items():
+                self._count(f'encode_{key}', value)
+            if self._mailbox.put((window, counts)) is not None:
                 self._count('windows_skipped')
 
     def _infer_loop(self) -> None:
         while not self._stop.is_set():
-            window = self._mailbox.get(0.1)
-            if window is None:
+            item = self._mailbox.get(0.1)
+            if item is None:
                 continue
+            window, counts = item
             if window.generation != self.windower.generation:
                 self._count('windows_discarded_reset')
                 continue
             t0 = time.perf_counter()
-            depth = self.predictor.predict(window.counts)   # a monocular model takes L_ON, L_OFF
+            depth = self.predictor.predict(counts)   # a monocular model takes L_ON, L_OFF
             self._lat_infer.add(time.perf_counter() - t0)
             depth = mask_invalid(depth)          # the one validity rule: invalid -> NaN
             header = ros_images.make_header(window.end_ns, self.p['frame_id'])

@@ -1,13 +1,14 @@
 """Rectify raw event coordinates and bin them into uint16 count images (the one binning code).
 
-Used offline (``windows.py`` / ``conversion.py``) and by the ROS node, so it is vectorised and
-allocation-light: a per-raw-pixel lookup table maps a raw pixel (and polarity) straight to its
-flat index in the ``(2, H, W)`` count image, and ``np.bincount`` does the counting.
+Used by the offline reference windows (``reference.py``) and the live node alike, so it is
+vectorised and allocation-light: a per-raw-pixel lookup table maps a raw pixel (and polarity)
+straight to its code in the ``(2, H, W)`` count image (dropped events to drop bins after it), and
+``np.bincount`` does the counting (:func:`bin_codes`).
 
 Reference rule (see docs): keep ``0 <= x_rect <= W`` and ``0 <= y_rect <= H``, truncate to int,
 then drop column ``W`` / row ``H`` (counted as ``rect_edge``, part of ``out_of_range``).
-``rounding='round'``
-(the DDES convention) rounds half to even with ``np.rint`` instead of truncating.
+``rounding='round'`` (the DDES convention) rounds half to even with ``np.rint`` instead of
+truncating.
 """
 from __future__ import annotations
 
@@ -18,17 +19,19 @@ from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events
 COUNT_MAX = np.iinfo(np.uint16).max
 ROUNDING_MODES = ('truncate', 'round')
 
-# Lookup-table codes for dropped raw pixels.
+#: Kinds of dropped events, in the order of their bins after the count image.
+DROP_KINDS = ('out_of_range', 'rect_edge', 'beyond_sensor')
+# ``Rectifier.lut`` values of dropped raw pixels (kind i is -1 - i).
 _OUT_OF_RANGE = -1
 _RECT_EDGE = -2
-_BEYOND_SENSOR = -3
 
 
 class Rectifier:
     """Per-raw-pixel lookup table from raw ``(x, y)`` to the rectified flat index ``y*W + x``.
 
     ``x_map`` / ``y_map`` are float ``(H, W)`` maps (raw pixel -> rectified coordinate); both
-    ``None`` means the events are already rectified (identity).
+    ``None`` means the events are already rectified (identity). ``lut`` holds the flat index of
+    every raw pixel, or -1 (out of range) / -2 (rectified onto column W / row H).
     """
 
     def __init__(self, width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT,
@@ -53,13 +56,13 @@ class Rectifier:
                     raise ValueError(f'{name} has shape {m.shape}, expected ({height}, {width})')
             lut = self._build(x_map.ravel(), y_map.ravel(), width, height, rounding)
         self.lut = lut
-        # Second half of the table: the same pixels in the OFF channel (offset H*W).
-        off = np.where(lut >= 0, lut + width * height, lut).astype(np.int32)
-        self._lut2 = np.concatenate([lut, off])
-        # Same table with drops sent to "trash" bins after the count image (see lookup).
+        #: First drop bin: codes ``trash + i`` count drops of kind ``DROP_KINDS[i]``.
         self.trash = 2 * width * height
-        self._lut_trash = np.where(self._lut2 >= 0, self._lut2,
-                                   self.trash - 1 - self._lut2).astype(np.int32)
+        # Count-image code of every raw pixel in the ON half, then the OFF half (offset H*W);
+        # dropped pixels go to the drop bins after the count image (no compaction needed).
+        on = np.where(lut >= 0, lut, self.trash - 1 - lut)
+        off = np.where(lut >= 0, lut + width * height, on)
+        self._codes = np.concatenate([on, off]).astype(np.int32)
 
     @staticmethod
     def _build(xr: np.ndarray, yr: np.ndarray, width: int, height: int,
@@ -77,13 +80,12 @@ class Rectifier:
         lut[edge] = _RECT_EDGE
         return lut
 
-    def lookup(self, x: np.ndarray, y: np.ndarray, on: np.ndarray,
-               trash: bool = False) -> np.ndarray:
-        """Count-image codes ``ch*H*W + y_r*W + x_r`` (int32) of raw integer ``x, y`` and ON flags.
+    def lookup(self, x: np.ndarray, y: np.ndarray, on: np.ndarray) -> np.ndarray:
+        """Count-image codes (int32) of raw integer ``x, y`` and ON flags, one per event.
 
-        Dropped events keep their place with a negative code: -1 out of range, -2 rectified onto
-        column W / row H, -3 raw coordinate beyond the sensor (see :func:`drop_counts`). With
-        ``trash`` they get codes ``self.trash + 0 / 1 / 2`` instead (bincount-able, no compaction).
+        A kept event gets ``ch*H*W + y_r*W + x_r`` (channel 0 ON, 1 OFF); a dropped one keeps its
+        place with ``self.trash + i``, ``i`` indexing :data:`DROP_KINDS` (out of range,
+        rectified onto the edge, raw coordinate beyond the sensor).
         """
         w, h = self.width, self.height
         x = np.asarray(x)
@@ -99,57 +101,33 @@ class Rectifier:
         if int(x.max()) >= w or int(y.max()) >= h or int(x.min()) < 0 or int(y.min()) < 0:
             inside = (x < w) & (y < h) & (x >= 0) & (y >= 0)
             raw[~inside] = 0
-        codes = (self._lut_trash if trash else self._lut2)[raw]
+        codes = self._codes[raw]
         if inside is not None:
-            codes[~inside] = self.trash - 1 - _BEYOND_SENSOR if trash else _BEYOND_SENSOR
+            codes[~inside] = self.trash + DROP_KINDS.index('beyond_sensor')
         return codes
 
-    def codes(self, x: np.ndarray, y: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Codes of the kept events only (see :meth:`lookup`) and their drop counts."""
-        codes = self.lookup(x, y, on)
-        keep = codes >= 0
-        if np.all(keep):
-            return codes, drop_counts(codes[:0])
-        return codes[keep], drop_counts(codes[~keep])
 
-    def pixel_index(self, events: Events) -> tuple[np.ndarray, np.ndarray, dict]:
-        """Rectified flat index ``y*W + x`` (int64), ON flags of the kept events, drop counts."""
-        codes, stats = self.codes(events.x, events.y, events.p)
-        flat = codes.astype(np.int64)
-        on = flat < self.width * self.height
-        flat[~on] -= self.width * self.height
-        return flat, on, stats
+def drop_stats(bins: np.ndarray) -> dict:
+    """Drop counts from the :data:`DROP_KINDS` bins: ``beyond_sensor``, ``out_of_range``
+    (which includes ``rect_edge``) and ``rect_edge``."""
+    out_of_range, edge, beyond = (int(v) for v in bins)
+    return {'beyond_sensor': beyond, 'out_of_range': out_of_range + edge, 'rect_edge': edge}
 
 
-def drop_counts(dropped_codes: np.ndarray) -> dict:
-    """Drop counts of negative lookup codes: beyond_sensor, out_of_range (incl. rect_edge)."""
-    beyond = int(np.count_nonzero(dropped_codes == _BEYOND_SENSOR))
-    edge = int(np.count_nonzero(dropped_codes == _RECT_EDGE))
-    return {'beyond_sensor': beyond, 'out_of_range': len(dropped_codes) - beyond,
-            'rect_edge': edge}
+def bin_codes(codes: np.ndarray, out: np.ndarray) -> tuple[int, np.ndarray]:
+    """Add lookup codes to the uint16 ``(2, H, W)`` count image ``out`` (the one binning).
 
-
-def counts_from_codes(codes: np.ndarray, width: int, height: int, out: np.ndarray | None = None,
-                      accumulate: bool = False) -> tuple[np.ndarray, int]:
-    """Bin count-image codes into uint16 ``(2, H, W)`` saturating at 65535: (counts, n clipped).
-
-    With ``accumulate`` the codes are added to ``out``'s current counts (still saturating).
+    Counts saturate at 65535 (clipped events are counted, never wrapped). Returns the number
+    of clipped events and the int64 counts of the :data:`DROP_KINDS` bins.
     """
-    size = 2 * width * height
-    if out is None:
-        out = np.zeros((2, height, width), np.uint16)
-        accumulate = False
-    elif out.shape != (2, height, width) or out.dtype != np.uint16:
-        raise ValueError(f'out must be uint16 (2, {height}, {width}), not {out.dtype} {out.shape}')
-    counts = np.bincount(codes, minlength=size)
-    if len(counts) > size:
-        raise ValueError(f'code {len(counts) - 1} beyond a (2, {height}, {width}) count image')
-    if not accumulate:
-        out[...] = 0
-    return out, add_counts(counts, out)
+    size = out.size
+    counts = np.bincount(codes, minlength=size + len(DROP_KINDS))
+    if len(counts) > size + len(DROP_KINDS):
+        raise ValueError(f'code {len(counts) - 1} beyond a {out.shape} count image')
+    return _add_counts(counts[:size], out), counts[size:]
 
 
-def add_counts(counts: np.ndarray, out: np.ndarray) -> int:
+def _add_counts(counts: np.ndarray, out: np.ndarray) -> int:
     """Add int64 per-pixel ``counts`` to the uint16 image ``out`` in place, saturating at 65535.
 
     Returns the number of events clipped (never wrapped).
@@ -165,26 +143,12 @@ def add_counts(counts: np.ndarray, out: np.ndarray) -> int:
     return clipped
 
 
-def bin_counts(flat: np.ndarray, on: np.ndarray, width: int, height: int,
-               out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Count rectified events per pixel into uint16 ``(2, H, W)`` (ON, OFF): (counts, n clipped).
-
-    Counts saturate at 65535 (clipped events are counted, never wrapped); ``out`` is overwritten.
-    """
-    flat = np.asarray(flat, dtype=np.int64)
-    on = np.asarray(on, dtype=bool)
-    if len(flat) and (flat.min() < 0 or flat.max() >= width * height):
-        raise ValueError(f'flat pixel index outside a {width}x{height} image')
-    codes = flat + np.logical_not(on) * (width * height)
-    return counts_from_codes(codes, width, height, out=out)
-
-
 def encode_window(left: Events, right: Events, rect_left: Rectifier, rect_right: Rectifier,
                   out: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Rectify and bin one stereo window into uint16 ``(4, H, W)`` ``[L_ON, L_OFF, R_ON, R_OFF]``.
 
-    Returns the counts and summed drop counts (``beyond_sensor``, ``out_of_range``, ``rect_edge``,
-    ``saturated``).
+    Returns the counts (``out`` is overwritten when given) and summed drop counts
+    (``beyond_sensor``, ``out_of_range``, ``rect_edge``, ``saturated``).
     """
     w, h = rect_left.width, rect_left.height
     if (rect_right.width, rect_right.height) != (w, h):
@@ -193,11 +157,12 @@ def encode_window(left: Events, right: Events, rect_left: Rectifier, rect_right:
         out = np.zeros((4, h, w), np.uint16)
     elif out.shape != (4, h, w) or out.dtype != np.uint16:
         raise ValueError(f'out must be uint16 (4, {h}, {w}), not {out.dtype} {out.shape}')
+    else:
+        out[...] = 0
     stats = {'beyond_sensor': 0, 'out_of_range': 0, 'rect_edge': 0, 'saturated': 0}
     for i, (ev, rect) in enumerate(((left, rect_left), (right, rect_right))):
-        codes, s = rect.codes(ev.x, ev.y, ev.p)
-        _, clipped = counts_from_codes(codes, w, h, out=out[2 * i:2 * i + 2])
-        for key, value in s.items():
+        clipped, bins = bin_codes(rect.lookup(ev.x, ev.y, ev.p), out[2 * i:2 * i + 2])
+        for key, value in drop_stats(bins).items():
             stats[key] += value
         stats['saturated'] += clipped
     return out, stats

@@ -13,9 +13,10 @@ depth timestamps and ``L`` the window length (50 ms),
 Depth-aligned mode (option): window ``k`` is ``(ts[k] - L, ts[k]]``, common to both cameras;
 events in gaps between windows are counted ``outside_windows``; overlapping windows share events.
 
-Events must arrive in time order per camera; ``unsorted='error'`` raises :class:`WindowError`,
-``'drop'`` drops (and counts) every event earlier than one already seen. Only the open windows
-and one chunk are held in memory, as uint16 counts.
+Events must arrive in time order per camera; the policy is :mod:`events`'s
+(``unsorted='error'`` raises :class:`WindowError`, ``'drop'`` drops and counts every event earlier
+than one already seen). Only the open windows and one chunk are held in memory, as uint16
+counts, binned by :func:`encoding.bin_codes` (the same binning as the live node's).
 """
 from __future__ import annotations
 
@@ -24,13 +25,12 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from stereospike_ros.windowing.encoding import Rectifier, add_counts
-from stereospike_ros.io.events import Events
+from stereospike_ros.io.events import UNSORTED_POLICIES, EventOrderError, apply_order_policy
+from stereospike_ros.windowing.encoding import Rectifier, bin_codes, drop_stats
 
 REFERENCE = 'reference'
 DEPTH_ALIGNED = 'depth-aligned'
 WINDOW_MODES = (REFERENCE, DEPTH_ALIGNED)
-UNSORTED_POLICIES = ('error', 'drop')
 
 #: Per-camera event accounting. ``read`` = events handed in; every one ends in exactly one of
 #: non_finite, unsorted, outside_span, beyond_sensor, out_of_range, window_edges,
@@ -44,30 +44,6 @@ PARTITION_KEYS = ('non_finite', 'unsorted', 'outside_span', 'beyond_sensor', 'ou
 
 class WindowError(ValueError):
     """Bad window definition or events that violate the windowing preconditions."""
-
-
-def monotonic_mask(t: np.ndarray, prev_max: float) -> tuple[np.ndarray, float]:
-    """Mask of events not earlier than any before (NaN never kept) and the new running max."""
-    t = np.asarray(t, dtype=np.float64)
-    if not len(t):
-        return np.zeros(0, bool), prev_max
-    finite = np.isfinite(t)
-    run = np.maximum.accumulate(np.where(finite, t, -np.inf))
-    run = np.maximum(run, prev_max)
-    prev = np.concatenate(([prev_max], run[:-1]))
-    return finite & (t >= prev), float(run[-1])
-
-
-def first_unsorted(t: np.ndarray, prev: float) -> int:
-    """Index of the first time that is NaN or below its predecessor (``prev`` before 0), or -1."""
-    t = np.asarray(t, dtype=np.float64)
-    if not len(t):
-        return -1
-    ok = np.empty(len(t), bool)
-    ok[0] = t[0] >= prev
-    np.greater_equal(t[1:], t[:-1], out=ok[1:])
-    bad = np.flatnonzero(~ok)
-    return int(bad[0]) if len(bad) else -1
 
 
 @dataclass(frozen=True)
@@ -160,20 +136,21 @@ class CameraWindower:
         st['read'] += n
         if n == 0:
             return []
-        bad = first_unsorted(seconds, self._last) if self.check_order else -1
-        if bad >= 0:
-            if self.unsorted == 'error':
-                before = seconds[bad - 1] if bad else self._last
+        keep = None
+        if self.check_order:
+            try:
+                keep, self._last, non_finite, unsorted = apply_order_policy(
+                    seconds, self._last, self.unsorted)
+            except EventOrderError as err:
                 raise WindowError(
-                    f'{self.name}: event times not in order at event {st["read"] - n + bad} '
-                    f'({before!r} -> {seconds[bad]!r})')
-            keep, self._last = monotonic_mask(seconds, self._last)
-            finite = np.isfinite(seconds)
-            st['non_finite'] += int(n - np.count_nonzero(finite))
-            st['unsorted'] += int(np.count_nonzero(finite & ~keep))
-            x, y, seconds, on = x[keep], y[keep], seconds[keep], on[keep]
+                    f'{self.name}: event times not in order at event '
+                    f'{st["read"] - n + err.index} ({err.before!r} -> {err.after!r})') from None
         else:
             self._last = float(seconds[-1])
+        if keep is not None:
+            st['non_finite'] += non_finite
+            st['unsorted'] += unsorted
+            x, y, seconds, on = x[keep], y[keep], seconds[keep], on[keep]
         if len(seconds):
             g = self.grid
             i0 = int(np.searchsorted(seconds, g.span_lo, 'right'))
@@ -183,27 +160,22 @@ class CameraWindower:
             if i1 - i0 != len(seconds):
                 x, y, seconds, on = x[i0:i1], y[i0:i1], seconds[i0:i1], on[i0:i1]
         if len(seconds):
-            codes = self.rect.lookup(x, y, on, trash=True)
+            codes = self.rect.lookup(x, y, on)
             trash = self.rect.trash
             dropped = codes >= trash
             n_drop = int(np.count_nonzero(dropped))
             if n_drop:
-                cats = np.bincount(codes[dropped] - trash, minlength=3)
-                st['out_of_range'] += int(cats[0] + cats[1])
-                st['rect_edge'] += int(cats[1])
-                st['beyond_sensor'] += int(cats[2])
+                for key, value in drop_stats(np.bincount(codes[dropped] - trash,
+                                                         minlength=3)).items():
+                    st[key] += value
             if n_drop < len(codes):
                 self._bin(codes, seconds, len(codes) - n_drop, dropped if n_drop else None)
         return self._complete(self._last)
 
-    def feed_events(self, events: Events) -> list[tuple[int, np.ndarray | None]]:
-        """:meth:`feed` for an :class:`Events` chunk (times converted with ``Events.seconds``)."""
-        return self.feed(events.x, events.y, events.seconds, events.p)
-
     def _bin(self, codes: np.ndarray, seconds: np.ndarray, n_valid: int,
              dropped: np.ndarray | None) -> None:
-        """Add a chunk's codes (drops in the trash bins) to its windows and do the accounting."""
-        g, st, trash = self.grid, self.stats, self.rect.trash
+        """Bin a chunk's codes (drops in the drop bins) into its windows; do the accounting."""
+        g, st = self.grid, self.stats
         if g.reference:
             if self.t0 is None:
                 first = 0 if dropped is None else int(np.argmin(dropped))
@@ -222,10 +194,9 @@ class CameraWindower:
             acc = self._open.get(k)
             if acc is None:
                 acc = self._open[k] = np.zeros((2, h, w), np.uint16)
-            counts = np.bincount(codes[lo[k]:hi[k]], minlength=trash + 3)
-            st['saturated'] += add_counts(counts[:trash], acc)
-            covered += int(hi[k] - lo[k]) - (int(counts[trash:].sum()) if dropped is not None
-                                             else 0)
+            clipped, drops = bin_codes(codes[lo[k]:hi[k]], acc)
+            st['saturated'] += clipped
+            covered += int(hi[k] - lo[k]) - int(drops.sum())
         if g.reference:
             a = int(np.searchsorted(v, g.ends[-1], 'right'))
             after = len(v) - a
@@ -270,12 +241,6 @@ class CameraWindower:
 ChunkSource = Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
-def event_chunks(events: Iterable[Events]) -> Iterator[tuple]:
-    """Adapt an iterable of :class:`Events` to ``(x, y, seconds, on)`` chunks."""
-    for ev in events:
-        yield ev.x, ev.y, ev.seconds, ev.p
-
-
 def _camera_stream(windower: CameraWindower, chunks: ChunkSource) -> Iterator[tuple]:
     for x, y, seconds, on in chunks:
         yield from windower.feed(x, y, seconds, on)
@@ -310,17 +275,3 @@ def iter_stereo_windows(left: ChunkSource, right: ChunkSource, grid: WindowGrid,
             else:
                 buf[i:i + 2] = c
         yield kl, buf
-
-
-def window_sequence(left: Events, right: Events, depth_ts: np.ndarray,
-                    rect_left: Rectifier, rect_right: Rectifier, mode: str = REFERENCE,
-                    window_ms: float = 50.0, unsorted: str = 'error'
-                    ) -> tuple[np.ndarray, dict]:
-    """Window whole in-memory event arrays: uint16 ``(N, 4, H, W)`` counts and the accounting."""
-    grid = WindowGrid.make(depth_ts, mode, window_ms)
-    stats: dict = {}
-    out = np.zeros((len(grid), 4, rect_left.height, rect_left.width), np.uint16)
-    for k, counts in iter_stereo_windows(event_chunks([left]), event_chunks([right]), grid,
-                                         rect_left, rect_right, unsorted, stats):
-        out[k] = counts
-    return out, stats

@@ -1,9 +1,10 @@
 """Live stereo windower of the depth node: bounded per-camera buffers in sensor time -> windows.
 
 Plain Python (no ROS): the node's callbacks :meth:`StereoWindower.add` decoded events, a worker
-thread calls :meth:`StereoWindower.pop_ready` and :meth:`StereoWindower.encode` (the one
-binning, ``encoding.encode_window``). Windows are ``[end - window, end)`` in int64 ns, ``end`` on
-the grid of multiples of ``1 / rate_hz`` (anchored at time 0: every run and both cameras share it).
+thread calls :meth:`StereoWindower.pop_ready` and bins each :class:`Window`'s events with
+``encoding.encode_window`` (the one binning; this module only cuts). Windows are
+``[end - window, end)`` in int64 ns, ``end`` on the grid of multiples of ``1 / rate_hz`` (anchored
+at time 0: every run and both cameras share it).
 """
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import math
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
-from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events
+from stereospike_ros.io.events import Events
 
 SIDES = ('left', 'right')
 
@@ -94,8 +95,6 @@ class Window:
     right: Events
     ready_wall: float
     silent: tuple = ()
-    counts: Optional[np.ndarray] = None
-    stats: dict = field(default_factory=dict)
 
 
 class _Camera:
@@ -152,14 +151,10 @@ class StereoWindower:
     in either camera resets both buffers and increments :attr:`generation`.
     """
 
-    def __init__(self, config: StreamConfig | None = None, rect_left=None, rect_right=None,
-                 width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT,
+    def __init__(self, config: StreamConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  log: Callable[[str], None] | None = None) -> None:
         self.config = config or StreamConfig()
-        self.width = int(width)
-        self.height = int(height)
-        self._rect = {'left': rect_left, 'right': rect_right}
         self._clock = clock
         self._log = log or (lambda message: None)
         self._lock = threading.Lock()
@@ -174,11 +169,6 @@ class StereoWindower:
         with self._lock:
             self.config = config
             self._reset_locked('parameters changed', None, None, 0.0)
-
-    def reset(self, reason: str = 'requested') -> None:
-        """Drop all buffered events and start a new generation."""
-        with self._lock:
-            self._reset_locked(reason, None, None, 0.0)
 
     def _reset_locked(self, reason: str, cause: str | None, new_time: int | None,
                       wall: float) -> None:
@@ -333,27 +323,8 @@ class StereoWindower:
                     cam.trim(floor)
         return out
 
-    def encode(self, window: Window) -> Window:
-        """Rectify and bin a window with ``encoding.encode_window``; fills counts and stats."""
-        from stereospike_ros.windowing import encoding
-        rect_left, rect_right = self._rectifiers(encoding)
-        counts, stats = encoding.encode_window(window.left, window.right, rect_left, rect_right)
-        window.counts = counts
-        window.stats = dict(stats)
-        with self._lock:
-            for key, value in stats.items():
-                if isinstance(value, (int, np.integer)):
-                    self.counters[f'encode_{key}'] += int(value)
-        return window
-
-    def _rectifiers(self, encoding):
-        for side in SIDES:
-            if self._rect[side] is None:
-                self._rect[side] = encoding.Rectifier(self.width, self.height)
-        return self._rect['left'], self._rect['right']
-
     @contextlib.contextmanager
-    def guard(self, generation: int):
+    def guard(self, generation: int) -> Iterator[bool]:
         """Hold off resets while publishing; yields whether ``generation`` is still current."""
         with self._lock:
             yield generation == self.generation
