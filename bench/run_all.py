@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from stereospike_ros.io import atomic
+
 HERE = Path(__file__).resolve().parent
 
 BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node']
@@ -76,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                         f'({time.perf_counter() - start:.0f} s)\n')
         print(sections[-1], flush=True)
     report = '\n'.join(sections)
-    tmp = args.out.with_suffix('.tmp')
-    tmp.write_text(report)
-    os.replace(tmp, args.out)
+    atomic.write_text(args.out, report)
     print(f'wrote {args.out}')
     return 1 if failed else 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import random
@@ -20,13 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from stereospike_ros.io import atomic
+from stereospike_ros.io.calibration import load_calibration
+from stereospike_ros.io.events import NS_PER_S, Events, ns_to_seconds
+from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
 from stereospike_ros.nn import metrics
 from stereospike_ros.nn.depth import valid_mask
-from stereospike_ros.io.calibration import load_calibration
-from stereospike_ros.windowing.encoding import encode_window, Rectifier
-from stereospike_ros.io.events import Events, NS_PER_S, ns_to_seconds
-from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
-from stereospike_ros.offline.synthetic import generate, SyntheticConfig
+from stereospike_ros.offline.synthetic import SyntheticConfig, generate
+from stereospike_ros.windowing.encoding import Rectifier, encode_window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -231,18 +233,18 @@ def write_gif(path: Path, frames: list, events: list[np.ndarray], vmax: float) -
         images.append(PILImage.fromarray(rgba[..., :3].copy()).convert(
             'P', palette=PILImage.ADAPTIVE, colors=255))
     plt.close(fig)
-    tmp = path.with_suffix('.tmp.gif')
-    images[0].save(tmp, save_all=True, append_images=images[1:], duration=100, loop=0)
-    os.replace(tmp, path)
+    with atomic.atomic_path(path, suffix='.gif') as tmp:
+        images[0].save(tmp, save_all=True, append_images=images[1:], duration=100, loop=0)
 
 
 def write_reports(out: Path, rows: list[dict], summary: dict) -> None:
     """frames.csv, summary.json and a human-readable summary.md."""
-    with open(out / 'frames.csv', 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(out / 'frames.csv', buf.getvalue())
+    atomic.write_text(out / 'summary.json', json.dumps(summary, indent=2) + '\n')
     lines = ['# stereospike demo', '',
              f'- checkpoint: `{summary["checkpoint"]}`',
              f'- sequence: synthetic, {summary["seconds"]} s, seed {summary["seed"]}',
@@ -256,7 +258,7 @@ def write_reports(out: Path, rows: list[dict], summary: dict) -> None:
              f'one-pixel accuracy {100 * summary.get("one_px", float("nan")):.1f} %',
              f'- pixels with ground truth but no valid prediction (NaN, not scored): '
              f'{100 * summary.get("no_prediction_share", float("nan")):.2f} %']
-    (out / 'summary.md').write_text('\n'.join(lines) + '\n')
+    atomic.write_text(out / 'summary.md', '\n'.join(lines) + '\n')
 
 
 def main(argv: list[str] | None = None) -> int:

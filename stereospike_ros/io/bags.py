@@ -24,6 +24,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from tqdm import tqdm
 
+from stereospike_ros.io import atomic
 from stereospike_ros.io.events import NS_PER_S, Events
 from stereospike_ros.io.wire import (EventArrayMsg, WireError, decode_cdr_event_array,
                                      decode_ros1_event_array, encode_cdr_event_array,
@@ -279,7 +280,7 @@ class EventBagWriter:
     """Write dvs_msgs/EventArray and 32FC1 depth bags: ROS 1 or ROS 2 (sqlite3, mcap; version 8).
 
     A context manager; the bag appears at ``path`` only when it closes without error (written in
-    a temporary sibling folder, then moved into place with os.replace).
+    a temporary sibling folder, then moved into place by :func:`atomic.move_into_place`).
     """
 
     def __init__(self, path, fmt: str, *, overwrite: bool = False) -> None:
@@ -391,11 +392,7 @@ class EventBagWriter:
         self._closed = True
         try:
             writer.close()
-            built = self._tmpdir / self.path.name
-            if self.path.is_dir() and not self.path.is_symlink():
-                old = self._tmpdir / (self.path.name + '.old')
-                os.replace(self.path, old)       # a folder cannot be replaced in one step
-            os.replace(built, self.path)
+            atomic.move_into_place(self._tmpdir / self.path.name, self.path)
         except Exception as err:
             raise BagError(f'{self.path}: cannot finish bag: {err}') from err
         finally:

@@ -11,11 +11,14 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stereospike_ros.io import atomic
+
+if TYPE_CHECKING:
+    from stereospike_ros.windowing.encoding import Rectifier
 
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')
 DISTORTION_MODELS = ('equidistant', 'radtan')
@@ -70,15 +73,11 @@ class StereoCalibration:
             return self.right_x_map, self.right_y_map
         raise ValueError(f"side must be 'left' or 'right', not {side!r}")
 
-    def rectifier(self, side: str, rounding: str = 'truncate'):
+    def rectifier(self, side: str, rounding: str = 'truncate') -> Rectifier:
         """An ``encoding.Rectifier`` for raw events of ``side`` (lookup table built once)."""
-        from stereospike_ros.windowing import encoding  # lazy: encoding is an independent module
+        from stereospike_ros.windowing.encoding import Rectifier  # io does not import windowing
         x_map, y_map = self.maps(side)
-        return encoding.Rectifier(self.width, self.height, x_map, y_map, rounding)
-
-    def camera_info(self, side: str = 'left') -> dict[str, Any]:
-        """CameraInfo fields of the rectified camera of ``side`` (:func:`camera_info_fields`)."""
-        return camera_info_fields(self, side)
+        return Rectifier(self.width, self.height, x_map, y_map, rounding)
 
 
 # ---------------------------------------------------------------- camchain (Kalibr yaml) parsing
@@ -341,17 +340,3 @@ def write_calibration(folder: str | os.PathLike, name: str, calib: StereoCalibra
         paths[key] = folder / f'{name}_{key}_map.txt'
         atomic.write_bytes(paths[key], format_map(values))
     return paths
-
-
-def camera_info_fields(calib: StereoCalibration, side: str = 'left') -> dict[str, Any]:
-    """sensor_msgs/CameraInfo fields of a rectified camera as plain numpy values.
-
-    ``k`` is P's left 3x3, ``d`` zeros (plumb_bob), ``r`` identity, ``p`` the 3x4 projection.
-    """
-    if side not in ('left', 'right'):
-        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
-    proj = np.asarray(calib.left_projection if side == 'left' else calib.right_projection,
-                      dtype=np.float64)
-    return {'width': int(calib.width), 'height': int(calib.height),
-            'distortion_model': 'plumb_bob', 'd': np.zeros(5), 'k': proj[:, :3].copy(),
-            'r': np.eye(3), 'p': proj.copy()}

@@ -57,10 +57,6 @@ class Events:
         """Select events by slice, boolean mask or index array."""
         return Events(self.x[index], self.y[index], self.t[index], self.p[index])
 
-    def is_sorted(self) -> bool:
-        """True when times never decrease."""
-        return len(self.t) < 2 or bool(np.all(self.t[1:] >= self.t[:-1]))
-
     def time_slice(self, start_ns: int, stop_ns: int) -> 'Events':
         """Events with ``start_ns <= t < stop_ns``; times must be sorted (a view, no copy)."""
         lo, hi = np.searchsorted(self.t, [start_ns, stop_ns], side='left')
@@ -111,7 +107,7 @@ class EventOrderError(ValueError):
         super().__init__(f'{self.what} at event {index} ({before!r} -> {after!r})')
 
 
-def monotonic_mask(t: np.ndarray, prev_max: float) -> tuple[np.ndarray, float]:
+def _monotonic_mask(t: np.ndarray, prev_max: float) -> tuple[np.ndarray, float]:
     """Mask of events not earlier than any before (NaN never kept) and the new running max."""
     t = np.asarray(t, dtype=np.float64)
     if not len(t):
@@ -123,7 +119,7 @@ def monotonic_mask(t: np.ndarray, prev_max: float) -> tuple[np.ndarray, float]:
     return finite & (t >= prev), float(run[-1])
 
 
-def first_unsorted(t: np.ndarray, prev: float) -> int:
+def _first_unsorted(t: np.ndarray, prev: float) -> int:
     """Index of the first time that is NaN or below its predecessor (``prev`` before 0), or -1."""
     t = np.asarray(t, dtype=np.float64)
     if not len(t):
@@ -147,12 +143,12 @@ def apply_order_policy(t: np.ndarray, last: float, policy: str
     if policy not in UNSORTED_POLICIES:
         raise ValueError(f'unsorted policy must be one of {UNSORTED_POLICIES}, not {policy!r}')
     t = np.asarray(t, dtype=np.float64)
-    bad = first_unsorted(t, last)
+    bad = _first_unsorted(t, last)
     if bad < 0:
         return None, (float(t[-1]) if len(t) else last), 0, 0
     if policy == 'error':
         raise EventOrderError(bad, float(t[bad - 1]) if bad else last, float(t[bad]))
-    keep, new_last = monotonic_mask(t, last)
+    keep, new_last = _monotonic_mask(t, last)
     finite = np.isfinite(t)
     return (keep, new_last, int(len(t) - np.count_nonzero(finite)),
             int(np.count_nonzero(finite & ~keep)))

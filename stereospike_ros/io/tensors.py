@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import h5py
@@ -38,7 +37,7 @@ def _attr_value(value: Any) -> Any:
 
 
 class TensorsWriter:
-    """Write a tensors file atomically: a temporary file beside ``path``, renamed by commit.
+    """Write a tensors file atomically: an :class:`atomic.AtomicFile` beside ``path``, committed.
 
     Use as a context manager; leaving the block with an exception (or without commit) deletes
     the temporary file, so no partial output ever appears at ``path``.
@@ -57,9 +56,8 @@ class TensorsWriter:
             raise TensorsError(f'{self.path}: output folder {folder} does not exist')
         if os.path.isdir(self.path):
             raise TensorsError(f'{self.path}: is a directory')
-        fd, self.tmp_path = tempfile.mkstemp(prefix='.' + os.path.basename(self.path) + '.',
-                                             suffix='.tmp', dir=folder)
-        os.close(fd)
+        self._out = atomic.AtomicFile(self.path)
+        self.tmp_path = str(self._out.tmp)
         self.n, self.height, self.width = int(n), int(height), int(width)
         self._committed = False
         try:
@@ -91,10 +89,9 @@ class TensorsWriter:
             self.file.attrs[key] = _attr_value(value)
 
     def commit(self) -> None:
-        """Flush, close and atomically move the file into place."""
+        """Flush, close and atomically (and durably: :mod:`atomic`) move the file into place."""
         self.file.close()
-        os.chmod(self.tmp_path, atomic.default_mode())
-        os.replace(self.tmp_path, self.path)
+        self._out.commit()
         self._committed = True
 
     def abort(self) -> None:
@@ -103,8 +100,7 @@ class TensorsWriter:
             if getattr(self, 'file', None) is not None and self.file.id.valid:
                 self.file.close()
         finally:
-            if os.path.exists(self.tmp_path):
-                os.unlink(self.tmp_path)
+            self._out.abort()
 
     def __enter__(self) -> 'TensorsWriter':
         return self

@@ -33,19 +33,14 @@ def _validate_path(path) -> Path:
     return p
 
 
-def atomic_torch_save(obj, path) -> None:
-    """``torch.save`` to a temporary file in the target folder, then ``os.replace``."""
-    with atomic.atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
 def save_checkpoint(path, model: StereoSpike, meta: dict | None = None) -> None:
     """Write model config, weights and ``meta`` atomically to ``path``."""
     if not isinstance(model, StereoSpike):
         raise TypeError(f'save_checkpoint needs a StereoSpike, got {type(model).__name__}')
     state = OrderedDict((k, v.detach().cpu().clone()) for k, v in model.state_dict().items())
-    atomic_torch_save({'format': FORMAT, 'model_config': model.config.to_dict(),
-                       'state_dict': state, 'meta': dict(meta or {})}, path)
+    with atomic.atomic_path(path) as tmp:
+        torch.save({'format': FORMAT, 'model_config': model.config.to_dict(),
+                    'state_dict': state, 'meta': dict(meta or {})}, tmp)
 
 
 def read_checkpoint(path) -> dict:

@@ -28,7 +28,7 @@ def metric_names(cutoffs: tuple = CUTOFFS) -> list[str]:
             + ['coverage'])
 
 
-def as_numpy(a: Any) -> np.ndarray:
+def _as_numpy(a: Any) -> np.ndarray:
     """A numpy array of ``a`` (a torch tensor is detached and copied to the CPU first)."""
     if hasattr(a, 'detach'):
         a = a.detach().cpu().numpy()
@@ -36,7 +36,7 @@ def as_numpy(a: Any) -> np.ndarray:
 
 
 def _as_frames(a: Any) -> np.ndarray:
-    a = as_numpy(a).astype(np.float64)
+    a = _as_numpy(a).astype(np.float64)
     return a[None] if a.ndim == 2 else a
 
 

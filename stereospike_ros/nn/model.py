@@ -28,7 +28,6 @@ ACTIVATIONS = ('sigmoid', 'tanh', 'leakyrelu')
 BACKENDS = ('spikingjelly', 'torch')
 
 BASE_CHANNELS = (32, 64, 128, 256, 512)
-REFERENCE_PARAMETERS = {'binocular': 18_148_708, 'monocular': 18_147_108}
 
 
 def spikingjelly_available() -> bool:

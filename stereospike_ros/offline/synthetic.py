@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stereospike_ros.io import atomic
 from stereospike_ros.io.bags import FORMATS as BAG_FORMATS, EventBagWriter
 from stereospike_ros.io.calibration import CameraModel, StereoCalibration, write_calibration
 from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events, ns_to_seconds
@@ -457,11 +458,8 @@ def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
         _render_sequence(stage, config, progress)
         paths = {}
         for key, target in targets.items():
-            dst = out_dir / target
-            if dst.is_dir() and not dst.is_symlink():
-                shutil.rmtree(dst)
-            os.replace(stage / target, dst)
-            paths[key] = dst
+            atomic.move_into_place(stage / target, out_dir / target)
+            paths[key] = out_dir / target
         return paths
     finally:
         shutil.rmtree(stage, ignore_errors=True)
