@@ -6,6 +6,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 
+from stereospike_ros.nn.geometry import projection_from_intrinsics
 from stereospike_ros.ros import ros_images as ri
 
 
@@ -66,7 +67,7 @@ def test_bad_images_are_refused_clearly():
 
 
 def test_camera_info_from_projection():
-    p = ri.projection_from_intrinsics(226.38, 226.38, 173.65, 133.73, -19.94)
+    p = projection_from_intrinsics(226.38, 226.38, 173.65, 133.73, -19.94)
     info = ri.camera_info(346, 260, p, ri.make_header(5, 'f'))
     back = deserialize_message(serialize_message(info), CameraInfo)
     assert (back.width, back.height, back.header.frame_id) == (346, 260, 'f')

@@ -2,9 +2,10 @@
 
 Callbacks only decode the raw CDR bytes (numpy views, ``wire.decode_cdr_event_array``) and append
 to the live windower (``stream.py``). A windowing thread cuts, rectifies and bins windows into a
-one-slot mailbox (latest window wins); an inference thread runs the model and publishes
-``depth/image`` (32FC1 metres, NaN invalid), ``depth/camera_info`` and optionally
-``depth/colorized``, stamped with the window end in sensor time. /diagnostics at 1 Hz.
+one-slot mailbox (latest window wins); an inference thread runs the model and publishes the
+outputs of ``ros/outputs.py`` (depth/image, depth/camera_info, right/camera_info,
+depth/disparity, optionally depth/points and depth/colorized), all stamped with the window end
+in sensor time. /diagnostics at 1 Hz.
 Run: ``ros2 run stereospike depth_node`` or ``python -m stereospike_ros.depth_node``.
 """
 from __future__ import annotations
@@ -28,12 +29,12 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
 
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
-from stereospike_ros.nn.depth import mask_invalid
-from stereospike_ros.ros import ros_images
+from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
+from stereospike_ros.nn.geometry import GeometryError, StereoGeometry, coverage_window
+from stereospike_ros.ros import outputs
 from stereospike_ros.windowing import encoding
 from stereospike_ros.windowing.encoding import ROUNDING_MODES
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
@@ -44,6 +45,7 @@ CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / 'checkpoints'
 MVSEC_FX = 226.38018519795807
 MVSEC_CX = 173.6470807647705
 MVSEC_CY = 133.73271751403809
+MVSEC_BASELINE_M = MVSEC_FOCAL_BASELINE / MVSEC_FX
 
 
 class NodeConfigError(ValueError):
@@ -92,8 +94,10 @@ PARAMETERS: dict[str, _Param] = {
                                 choices=('best_effort', 'reliable')),
     'output_reliability': _Param('reliable', 'Depth publishers reliability',
                                  choices=('reliable', 'best_effort')),
-    'frame_id': _Param('davis_left_optical_frame', 'frame_id of the depth outputs',
-                       dynamic=True),
+    'frame_id': _Param('davis_left_optical_frame', 'frame_id of the depth outputs (rectified '
+                       'left camera)', dynamic=True),
+    'right_frame_id': _Param('davis_right_optical_frame', 'frame_id of right/camera_info',
+                             dynamic=True),
     'fx': _Param(MVSEC_FX, 'Focal length x (px) of camera_info without calibration (MVSEC '
                  'indoor_flying rectified left)', 1e-6, 1e6),
     'fy': _Param(MVSEC_FX, 'Focal length y (px) of camera_info without calibration', 1e-6, 1e6),
@@ -101,6 +105,17 @@ PARAMETERS: dict[str, _Param] = {
                  -1e6, 1e6),
     'cy': _Param(MVSEC_CY, 'Principal point y (px) of camera_info without calibration',
                  -1e6, 1e6),
+    'baseline_m': _Param(MVSEC_BASELINE_M, 'Stereo baseline (m) without calibration (MVSEC '
+                         'indoor_flying); with one, taken from its right projection', 1e-6, 1e3),
+    'depth_min_m': _Param(0.1, 'Depths below this are -Inf ("too close", REP 117) in every '
+                          'output', 1e-3, 1e4, dynamic=True),
+    'depth_max_m': _Param(100.0, 'Depths above this are +Inf ("too far", REP 117) in every '
+                          'output', 1e-3, 1e5, dynamic=True),
+    'publish_disparity': _Param(True, 'Publish depth/disparity (stereo_msgs/DisparityImage)'),
+    'publish_points': _Param(False, 'Publish depth/points (sensor_msgs/PointCloud2)'),
+    'points_organized': _Param(True, 'depth/points as an H x W cloud with NaN for no depth '
+                               '(false: 1 x N of the valid points)'),
+    'points_rgb': _Param(False, 'Add a packed rgb field to depth/points (colorize_* colour map)'),
     'publish_colorized': _Param(False, 'Also publish depth/colorized (bgr8)'),
     'colorize_min_m': _Param(0.5, 'Depth shown red in depth/colorized (m)', 0.0, 1000.0,
                              dynamic=True),
@@ -205,10 +220,9 @@ class DepthNode(Node):
                              reliability=ReliabilityPolicy.RELIABLE
                              if self.p['output_reliability'] == 'reliable'
                              else ReliabilityPolicy.BEST_EFFORT)
-        self.pub_depth = self.create_publisher(Image, 'depth/image', out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
-        self.pub_color = (self.create_publisher(Image, 'depth/colorized', out_qos)
-                          if self.p['publish_colorized'] else None)
+        self.outputs = outputs.OutputBuilder(self.geometry)
+        self.pubs = {topic: self.create_publisher(outputs.TOPICS[topic][0], topic, out_qos)
+                     for topic in outputs.OutputSettings.from_params(self.p).topics()}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(self.p['qos_depth']),
                             reliability=ReliabilityPolicy.BEST_EFFORT
@@ -254,8 +268,13 @@ class DepthNode(Node):
             raise NodeConfigError(
                 f'parameters colorize_min_m ({p["colorize_min_m"]}) must be below '
                 f'colorize_max_m ({p["colorize_max_m"]})')
-        if not p['frame_id']:
-            raise NodeConfigError('parameter frame_id must not be empty')
+        if not p['depth_max_m'] > p['depth_min_m']:
+            raise NodeConfigError(
+                f'parameters depth_min_m ({p["depth_min_m"]}) must be below depth_max_m '
+                f'({p["depth_max_m"]})')
+        for name in ('frame_id', 'right_frame_id'):
+            if not p[name]:
+                raise NodeConfigError(f'parameter {name} must not be empty')
 
     @staticmethod
     def _stream_config(p: dict) -> StreamConfig:
@@ -274,7 +293,13 @@ class DepthNode(Node):
             self.width, self.height = int(cal.width), int(cal.height)
             self._rect_left = cal.rectifier('left', self.p['rounding'])
             self._rect_right = cal.rectifier('right', self.p['rounding'])
-            self.projection = np.asarray(cal.left_projection, dtype=np.float64)
+            try:
+                geometry = StereoGeometry(self.width, self.height, cal.left_projection,
+                                          cal.right_projection,
+                                          coverage_window(self._rect_left.lut, self.width,
+                                                          self.height))
+            except GeometryError as exc:
+                raise NodeConfigError(f'parameter calibration: {path}: {exc}') from exc
             if (self.width, self.height) != (self.p['width'], self.p['height']):
                 self.get_logger().info(f'sensor size {self.width}x{self.height} taken from the '
                                        f'calibration {path}')
@@ -282,8 +307,14 @@ class DepthNode(Node):
             self.width, self.height = int(self.p['width']), int(self.p['height'])
             self._rect_left = encoding.Rectifier(self.width, self.height)
             self._rect_right = encoding.Rectifier(self.width, self.height)
-            self.projection = ros_images.projection_from_intrinsics(
-                self.p['fx'], self.p['fy'], self.p['cx'], self.p['cy'])
+            try:
+                geometry = StereoGeometry.from_intrinsics(
+                    self.width, self.height, self.p['fx'], self.p['fy'], self.p['cx'],
+                    self.p['cy'], self.p['baseline_m'])
+            except GeometryError as exc:
+                raise NodeConfigError(f'parameters fx, fy, cx, cy, baseline_m: {exc}') from exc
+        self.geometry = geometry
+        self.projection = geometry.left_projection
 
     def _setup_model(self) -> None:
         from stereospike_ros.nn.inference import Predictor
@@ -312,10 +343,9 @@ class DepthNode(Node):
         return SetParametersResult(successful=True)
 
     def _after_set_parameters(self, params) -> None:
-        changed = {param.name for param in params if param.name in PARAMETERS}
-        for param in params:
-            if param.name in PARAMETERS:
-                self.p[param.name] = param.value
+        new = {param.name: param.value for param in params if param.name in PARAMETERS}
+        changed = set(new)
+        self.p = {**self.p, **new}      # one assignment: worker threads see all or none
         if changed & set(STREAM_PARAMS):
             self.windower.reconfigure(self._stream_config(self.p))
             self.get_logger().info(f'windowing parameters changed ({", ".join(sorted(changed))})'
@@ -402,22 +432,14 @@ class DepthNode(Node):
             t0 = time.perf_counter()
             depth = self.predictor.predict(counts)   # a monocular model takes L_ON, L_OFF
             self._lat_infer.add(time.perf_counter() - t0)
-            depth = mask_invalid(depth)          # the one validity rule: invalid -> NaN
-            header = ros_images.make_header(window.end_ns, self.p['frame_id'])
-            image = ros_images.depth_to_image(depth, header)
-            info = ros_images.camera_info(self.width, self.height, self.projection, header)
-            color = None
-            if self.pub_color is not None:
-                color = ros_images.numpy_to_image(ros_images.colorize_depth(
-                    depth, self.p['colorize_min_m'], self.p['colorize_max_m']), 'bgr8', header)
+            msgs = self.outputs.build(depth, window.end_ns,
+                                      outputs.OutputSettings.from_params(self.p))
             with self.windower.guard(window.generation) as current:
                 if not current:
                     self._count('windows_discarded_reset')
                     continue
-                self.pub_depth.publish(image)
-                self.pub_info.publish(info)
-                if color is not None:
-                    self.pub_color.publish(color)
+                for topic, msg in msgs.items():
+                    self.pubs[topic].publish(msg)
             self._lat_e2e.add(time.monotonic() - window.ready_wall)
             self._count('windows_published')
 

@@ -6,6 +6,7 @@ messages: same encoding, step, ``is_bigendian`` and row-major data.
 """
 from __future__ import annotations
 
+import array
 import sys
 
 import numpy as np
@@ -35,6 +36,13 @@ ENCODINGS = {
 
 class ImageConversionError(ValueError):
     """An image message or array that cannot be converted (the message says why)."""
+
+
+def byte_array(a: np.ndarray) -> array.array:
+    """Bytes of ``a`` (C order) as the ``array('B')`` of message ``data`` fields (one copy)."""
+    out = array.array('B')
+    out.frombytes(memoryview(np.ascontiguousarray(a)).cast('B'))
+    return out
 
 
 def ns_to_time(stamp_ns: int) -> Time:
@@ -84,7 +92,7 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: Header | None = Non
         msg.is_bigendian = int(a.dtype.byteorder == '>' or
                                (a.dtype.byteorder == '=' and sys.byteorder == 'big'))
         msg.step = int(a.strides[0])
-        msg.data = a.tobytes()
+        msg.data = byte_array(a)
     if header is not None:
         msg.header = header
     return msg
@@ -134,12 +142,6 @@ def camera_info(width: int, height: int, projection: np.ndarray, header: Header)
     msg.r = np.eye(3).reshape(-1).tolist()
     msg.p = p.reshape(-1).tolist()
     return msg
-
-
-def projection_from_intrinsics(fx: float, fy: float, cx: float, cy: float,
-                               tx: float = 0.0) -> np.ndarray:
-    """3x4 projection ``[[fx,0,cx,tx],[0,fy,cy,0],[0,0,1,0]]``."""
-    return np.array([[fx, 0.0, cx, tx], [0.0, fy, cy, 0.0], [0.0, 0.0, 1.0, 0.0]])
 
 
 def colorize_depth(depth: np.ndarray, min_m: float, max_m: float) -> np.ndarray:
