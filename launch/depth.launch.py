@@ -4,8 +4,9 @@
         [namespace:=davis] [params_file:=/path/depth.yaml] [use_sim_time:=true]
 
 Topics (relative to ``namespace``, default ``davis``): ``left/events``, ``right/events`` in;
-``depth/image``, ``depth/camera_info`` (and ``depth/colorized``) out. ``checkpoint`` and
-``device`` override the parameters file only when given.
+``depth/image``, ``depth/camera_info``, ``right/camera_info``, ``depth/disparity`` (and
+``depth/points``, ``depth/colorized``) out. ``checkpoint`` and ``device`` override the parameters
+file only when given.
 """
 import os
 

@@ -21,9 +21,10 @@ from dvs_msgs.msg import EventArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
+from stereo_msgs.msg import DisparityImage  # noqa: E402
 
-from ros_helpers import SpinningNode  # noqa: E402
+from ros_helpers import SpinningNode, back_project, cloud_array  # noqa: E402
 from stereospike_ros.io import wire  # noqa: E402
 from stereospike_ros.ros import depth_node, ros_images  # noqa: E402
 from stereospike_ros.io.events import Events  # noqa: E402
@@ -34,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MS = 1_000_000
 T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS       # MVSEC-like absolute time, off the grid
 W, H = 346, 260
+# The main node's validity range: the tiny model's depths are ~8 m with ~0.1 % outliers each side.
+DEPTH_MIN, DEPTH_MAX = 7.9, 8.1
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -54,6 +57,34 @@ def make_events(t_start, t_stop, rate_per_s, seed, beyond=0):
 def cdr(events, stamp_ns):
     """Raw CDR bytes of an EventArray holding ``events``."""
     return wire.encode_cdr_event_array(wire.EventArrayMsg(stamp_ns, 'davis', H, W, events))
+
+
+def offline_depth(streams, stamps, checkpoint):
+    """Raw model depth of the 50 ms windows ending at ``stamps`` (encode_window + Predictor)."""
+    from stereospike_ros.nn.inference import Predictor
+    from stereospike_ros.windowing.encoding import Rectifier, encode_window
+    rect = Rectifier(W, H)
+    counts = np.stack([encode_window(streams['left'].time_slice(s - 50 * MS, s),
+                                     streams['right'].time_slice(s - 50 * MS, s),
+                                     rect, rect)[0] for s in stamps])
+    return Predictor(checkpoint, device='cpu', warmup_shape=None).predict(counts)
+
+
+def ranged(raw, low=DEPTH_MIN, high=DEPTH_MAX):
+    """REP 117 depth written out here: not positive/finite NaN, < low -Inf, > high +Inf."""
+    d = np.where(np.isfinite(raw) & (raw > 0), raw, np.nan)
+    return np.where(d < low, -np.inf, np.where(d > high, np.inf, d)).astype(np.float32)
+
+
+def set_parameter(ros, node_ns, name, value):
+    """Set one parameter of the node through its parameter service; the SetParametersResult."""
+    client = AsyncParameterClient(ros.node, f'{node_ns}/stereospike_depth')
+    assert client.wait_for_services(timeout_sec=20.0)
+    future = client.set_parameters([Parameter(name, value=value)])
+    deadline = time.monotonic() + 20
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return future.result().results[0]
 
 
 @pytest.fixture(scope='module')
@@ -129,6 +160,11 @@ class Harness(SpinningNode):
         self.pubs = {side: self.node.create_publisher(EventArray, f'{ns}/{side}/events',
                                                       reliable) for side in ('left', 'right')}
         self.depth, self.info, self.color, self.diag = [], [], [], {}
+        self.disparity, self.points, self.right_info = [], [], []
+        for topic, kind, store in (('depth/disparity', DisparityImage, self.disparity),
+                                   ('depth/points', PointCloud2, self.points),
+                                   ('right/camera_info', CameraInfo, self.right_info)):
+            self.node.create_subscription(kind, f'{ns}/{topic}', store.append, reliable)
         self.node.create_subscription(Image, f'{ns}/depth/colorized', self.color.append,
                                       reliable)
         self.node.create_subscription(Image, f'{ns}/depth/image', self.depth.append, reliable)
@@ -175,7 +211,9 @@ class Harness(SpinningNode):
 def main_node(tmp_path_factory, tiny_checkpoint):
     ns = f'/t{os.getpid()}main'
     node = NodeProcess(tmp_path_factory.mktemp('logs'), ns, tiny_checkpoint,
-                       'rate_hz:=10.0', 'window_ms:=50.0', 'publish_colorized:=true')
+                       'rate_hz:=10.0', 'window_ms:=50.0', 'publish_colorized:=true',
+                       'publish_points:=true', 'points_rgb:=true',
+                       f'depth_min_m:={DEPTH_MIN}', f'depth_max_m:={DEPTH_MAX}')
     harness = None
     try:
         node.wait_ready()
@@ -190,8 +228,6 @@ def main_node(tmp_path_factory, tiny_checkpoint):
 
 # ------------------------------------------------------------------------------------ tests
 def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, tiny_checkpoint):
-    from stereospike_ros.windowing.encoding import Rectifier, encode_window
-    from stereospike_ros.nn.inference import Predictor
     node, ros = main_node
     t_stop = T0 + 2000 * MS
     streams = {'left': make_events(T0, t_stop, 20_000, 1),
@@ -223,36 +259,102 @@ def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, ti
         assert info[stamp].header.frame_id == m.header.frame_id
         assert (info[stamp].width, info[stamp].height) == (W, H)
         assert info[stamp].p[0] == pytest.approx(depth_node.MVSEC_FX)
-    # The same windows offline: encode_window + Predictor.
-    rect = Rectifier(W, H)
-    counts = np.stack([encode_window(streams['left'].time_slice(s - 50 * MS, s),
-                                     streams['right'].time_slice(s - 50 * MS, s),
-                                     rect, rect)[0] for s in stamps])
-    offline = Predictor(tiny_checkpoint, device='cpu', warmup_shape=None).predict(counts)
-    offline = np.where(offline > 0, offline, np.nan)
-    for m, ref in zip(ros.depth, offline):
+    # The same windows offline: encode_window + Predictor, then the validity range.
+    raw = offline_depth(streams, stamps, tiny_checkpoint)
+    for m, ref in zip(ros.depth, ranged(raw)):
         got = ros_images.image_to_numpy(m)
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, equal_nan=True)
-    assert np.isfinite(offline).mean() > 0.5 and np.nanstd(offline[0]) > 0
-    assert not np.allclose(offline[0], offline[-1], equal_nan=True)   # depends on the events
+    assert np.isfinite(raw).mean() > 0.5 and np.nanstd(raw[0]) > 0
+    assert not np.allclose(raw[0], raw[-1], equal_nan=True)   # depends on the events
+
+
+def test_outputs_over_dds_match_numpy_with_one_stamp_per_window(main_node, tiny_checkpoint):
+    """depth/disparity, depth/points (organised, then unorganised), right/camera_info."""
+    node, ros = main_node
+    lists = (ros.depth, ros.info, ros.right_info, ros.disparity, ros.points, ros.color)
+    t_start = T0 + 2000 * MS            # continues the first test's timeline (or starts one)
+    phases = [(t_start, t_start + 1000 * MS, True),
+              (t_start + 1000 * MS, t_start + 1600 * MS, False)]
+    streams = {'left': make_events(t_start, phases[-1][1], 20_000, 11),
+               'right': make_events(t_start, phases[-1][1], 20_000, 12)}
+    received = []
+    for lo, hi, organised in phases:
+        if not organised:
+            assert set_parameter(ros, node.ns, 'points_organized', False).successful
+        for store in lists:
+            store.clear()
+        ros.stream(streams, lo, hi)
+        last = hi // (100 * MS) * 100 * MS          # the last window end of this phase
+        ros.wait(lambda: ros.depth and ros_images.time_to_ns(ros.depth[-1].header.stamp) == last
+                 and all(len(store) == len(ros.depth) for store in lists), 30.0,
+                 'every output of the last window')
+        # One message per output and window, all with the window's stamp.
+        stamps = [[ros_images.time_to_ns(m.header.stamp) for m in store] for store in lists]
+        assert all(s == stamps[0] for s in stamps), stamps
+        assert len(set(stamps[0])) == len(stamps[0]) >= 2
+        assert all(m.header.frame_id == 'davis_right_optical_frame' for m in ros.right_info)
+        assert all(m.header.frame_id == 'davis_left_optical_frame'
+                   for store in lists if store is not ros.right_info for m in store)
+        received += [(s, organised, *msgs) for s, *msgs in zip(stamps[0], *lists)
+                     if s - 50 * MS >= lo]
+    assert len(received) >= 8
+    raw = offline_depth(streams, [r[0] for r in received], tiny_checkpoint)
+    fb = 19.941772                                      # MVSEC's f*B (px*m), the default pair
+    for row, ref in zip(received, ranged(raw)):
+        stamp, organised, depth, info, right, disp, cloud, color = row
+        got = ros_images.image_to_numpy(depth)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6, equal_nan=True)
+        # right/camera_info: the rectified pair, P[0,3] = -fx*B.
+        assert right.p[3] == pytest.approx(-fb) and list(right.k) == list(info.k)
+        assert (right.width, right.height) == (W, H) and right.p[0] == info.p[0]
+        # depth/disparity: d = f*B / depth; too far -> 0, too close -> +Inf, none -> NaN.
+        assert disp.f * disp.t == pytest.approx(fb, rel=1e-6)   # float32 fields
+        assert disp.f == pytest.approx(info.p[0], rel=1e-7)
+        assert (disp.min_disparity, disp.max_disparity) == pytest.approx(
+            (fb / DEPTH_MAX, fb / DEPTH_MIN))
+        roi = disp.valid_window
+        assert (roi.x_offset, roi.y_offset, roi.width, roi.height) == (0, 0, W, H)
+        d = ros_images.image_to_numpy(disp.image)
+        assert ros_images.time_to_ns(disp.image.header.stamp) == stamp
+        fin = np.isfinite(ref)
+        np.testing.assert_allclose(d[fin], fb / ref[fin], rtol=1e-5)
+        assert (d[np.isposinf(ref)] == 0).all() and np.isposinf(d[np.isneginf(ref)]).all()
+        assert np.isnan(d[np.isnan(ref)]).all()
+        # depth/points: back-projection with depth/camera_info's K; rgb = depth/colorized.
+        pts = cloud_array(cloud)
+        expected = back_project(ref, info.k)
+        bgr = ros_images.image_to_numpy(color)
+        if organised:
+            assert (cloud.height, cloud.width, cloud.is_dense) == (H, W, bool(fin.all()))
+            pts = pts[fin]
+            assert all(np.isnan(cloud_array(cloud)[c][~fin]).all() for c in 'xyz')
+        else:
+            assert (cloud.height, cloud.width, cloud.is_dense) == (1, int(fin.sum()), True)
+            pts = pts[0]
+        for k, c in enumerate('xyz'):
+            np.testing.assert_allclose(pts[c], expected[fin][:, k], rtol=1e-5, atol=1e-5)
+        rgb = pts['rgb'].view(np.uint32)
+        np.testing.assert_array_equal(
+            np.stack([rgb & 255, (rgb >> 8) & 255, (rgb >> 16) & 255], -1), bgr[fin])
+    # The range cut both ways in these windows (the REP 117 values were really exercised).
+    assert any(np.isneginf(r).any() for r in ranged(raw))
+    assert any(np.isposinf(r).any() for r in ranged(raw))
+    assert {r[1] for r in received} == {True, False}
+    assert set_parameter(ros, node.ns, 'points_organized', True).successful
 
 
 def test_parameters_are_validated_at_runtime(main_node):
     node, ros = main_node
-    client = AsyncParameterClient(ros.node, f'{node.ns}/stereospike_depth')
-    assert client.wait_for_services(timeout_sec=20.0)
 
     def set_one(name, value):
-        future = client.set_parameters([Parameter(name, value=value)])
-        deadline = time.monotonic() + 20
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return future.result().results[0]
+        return set_parameter(ros, node.ns, name, value)
 
     assert not set_one('rate_hz', -1.0).successful
     assert not set_one('window_ms', 0.0).successful
     bad = set_one('colorize_min_m', 50.0)
     assert not bad.successful and 'colorize' in bad.reason
+    bad = set_one('depth_min_m', 9.0)
+    assert not bad.successful and 'depth_max_m' in bad.reason
     assert not set_one('checkpoint', '/elsewhere.pt').successful      # read-only
     assert set_one('window_ms', 25.0).successful
     ros.wait(lambda: ros.counter('resets') >= 1, 5.0, 'the stream restart')
@@ -262,7 +364,8 @@ def test_parameters_are_validated_at_runtime(main_node):
 @pytest.mark.parametrize('param,word', [('rate_hz:=0.0', 'rate_hz'),
                                         ('window_ms:=-5.0', 'window_ms'),
                                         ('device:=gpu', 'device'),
-                                        ('rounding:=nearest', 'rounding')])
+                                        ('rounding:=nearest', 'rounding'),
+                                        ('depth_min_m:=200.0', 'depth_min_m')])
 def test_invalid_parameters_refused_at_start(tmp_path, param, word):
     node = NodeProcess(tmp_path, f'/t{os.getpid()}bad', '/nonexistent.pt', param)
     try:
@@ -383,6 +486,8 @@ def test_calibration_parameter_rectifies_like_the_calibration(tmp_path, tiny_che
                                         Parameter('warmup', value=False),
                                         Parameter('calibration', value=str(tmp_path / 'calib'))])
         np.testing.assert_array_equal(node.projection, cal.left_projection)
+        np.testing.assert_array_equal(node.geometry.right_projection, cal.right_projection)
+        assert node.geometry.focal_baseline == pytest.approx(cal.focal_baseline, rel=1e-9)
         left = make_events(T0, T0 + 50 * MS, 100_000, 1)
         right = make_events(T0, T0 + 50 * MS, 100_000, 2)
         counts, _ = encode_window(left, right, node._rect_left, node._rect_right)

@@ -133,8 +133,9 @@ class StereoGeometry:
         if out is None:
             out = np.empty((self.height, self.width, 3), np.float32)
         rx, ry = self._rays
-        np.multiply(rx, depth, out=out[..., 0])
-        np.multiply(ry, depth, out=out[..., 1])
+        with np.errstate(invalid='ignore'):         # 0 * Inf: NaN, overwritten below
+            np.multiply(rx, depth, out=out[..., 0])
+            np.multiply(ry, depth, out=out[..., 1])
         out[..., 2] = depth
         np.copyto(out[..., :3], np.float32(np.nan), where=~np.isfinite(depth)[..., None])
         return out

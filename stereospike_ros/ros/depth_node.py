@@ -98,9 +98,10 @@ PARAMETERS: dict[str, _Param] = {
                        'left camera)', dynamic=True),
     'right_frame_id': _Param('davis_right_optical_frame', 'frame_id of right/camera_info',
                              dynamic=True),
-    'fx': _Param(MVSEC_FX, 'Focal length x (px) of camera_info without calibration (MVSEC '
-                 'indoor_flying rectified left)', 1e-6, 1e6),
-    'fy': _Param(MVSEC_FX, 'Focal length y (px) of camera_info without calibration', 1e-6, 1e6),
+    'fx': _Param(MVSEC_FX, 'Focal length x (px) of the camera_infos and the f of disparity '
+                 'without calibration (MVSEC indoor_flying rectified left)', 1e-6, 1e6),
+    'fy': _Param(MVSEC_FX, 'Focal length y (px) of the camera_infos without calibration',
+                 1e-6, 1e6),
     'cx': _Param(MVSEC_CX, 'Principal point x (px) of camera_info without calibration',
                  -1e6, 1e6),
     'cy': _Param(MVSEC_CY, 'Principal point y (px) of camera_info without calibration',
@@ -114,8 +115,9 @@ PARAMETERS: dict[str, _Param] = {
     'publish_disparity': _Param(True, 'Publish depth/disparity (stereo_msgs/DisparityImage)'),
     'publish_points': _Param(False, 'Publish depth/points (sensor_msgs/PointCloud2)'),
     'points_organized': _Param(True, 'depth/points as an H x W cloud with NaN for no depth '
-                               '(false: 1 x N of the valid points)'),
-    'points_rgb': _Param(False, 'Add a packed rgb field to depth/points (colorize_* colour map)'),
+                               '(false: 1 x N of the valid points)', dynamic=True),
+    'points_rgb': _Param(False, 'Add a packed rgb field to depth/points (colorize_* colour map)',
+                         dynamic=True),
     'publish_colorized': _Param(False, 'Also publish depth/colorized (bgr8)'),
     'colorize_min_m': _Param(0.5, 'Depth shown red in depth/colorized (m)', 0.0, 1000.0,
                              dynamic=True),

@@ -41,7 +41,7 @@ class ImageConversionError(ValueError):
 def byte_array(a: np.ndarray) -> array.array:
     """Bytes of ``a`` (C order) as the ``array('B')`` of message ``data`` fields (one copy)."""
     out = array.array('B')
-    out.frombytes(memoryview(np.ascontiguousarray(a)).cast('B'))
+    out.frombytes(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
     return out
 
 
