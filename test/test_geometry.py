@@ -1,4 +1,4 @@
-"""Depth validity range (nn/depth.py) and rectified stereo geometry (nn/geometry.py).
+"""REP 117 range coding (nn/depth.py) and rectified stereo geometry (nn/geometry.py).
 
 Disparity and points are checked by projecting the 3-D points back through the 3x4 projections
 (an independent route to the same numbers), not by re-running the module's formulas.
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stereospike_ros.io.calibration import load_calibration, write_calibration
-from stereospike_ros.nn.depth import valid_depth
+from stereospike_ros.nn.depth import mask_invalid, range_coded, valid_mask
 from stereospike_ros.nn.geometry import (GeometryError, StereoGeometry, coverage_window,
                                          projection_from_intrinsics)
 from stereospike_ros.offline.synthetic import SyntheticConfig, rig_calibration
@@ -17,22 +17,22 @@ FX, CX, CY, B = 226.38, 173.65, 133.73, 0.0881
 W, H = 34, 26
 
 
-def test_valid_depth_rule_and_rep117_range():
+def test_range_coded_depth_follows_rep117():
     raw = np.array([[2.0, 0.0, -1.0, np.nan], [np.inf, -np.inf, 0.05, 50.0]], np.float64)
     kept = raw.copy()
-    out = valid_depth(raw)
+    nan, inf = np.nan, np.inf
+    out = range_coded(raw, 0.1, 10.0)
     assert out.dtype == np.float32 and out is not raw
     np.testing.assert_array_equal(raw, kept)                       # input untouched
-    nan, inf = np.nan, np.inf
-    np.testing.assert_array_equal(out, np.float32([[2.0, nan, nan, nan], [nan, nan, 0.05, 50.0]]))
-    ranged = valid_depth(raw, 0.1, 10.0)
-    np.testing.assert_array_equal(ranged, [[2.0, nan, nan, nan], [nan, nan, -inf, inf]])
-    np.testing.assert_array_equal(valid_depth(raw, max_m=10.0)[1],
-                                  np.float32([nan, nan, 0.05, inf]))
+    np.testing.assert_array_equal(out, [[2.0, nan, nan, nan], [nan, nan, -inf, inf]])
+    # The same rule as mask_invalid: the valid pixels and the range's closed ends agree.
+    np.testing.assert_array_equal(np.isfinite(out), valid_mask(raw, 0.1, 10.0))
+    np.testing.assert_array_equal(out[np.isfinite(out)], mask_invalid(raw, 0.1, 10.0)[
+        np.isfinite(out)])
     edges = np.float32([[0.1, 10.0]])
-    np.testing.assert_array_equal(valid_depth(edges, 0.1, 10.0), edges)    # a closed range
+    np.testing.assert_array_equal(range_coded(edges, 0.1, 10.0), edges)
     with pytest.raises(ValueError, match='max > min'):
-        valid_depth(raw, 5.0, 5.0)
+        range_coded(raw, 5.0, 5.0)
 
 
 def _ideal():
