@@ -17,7 +17,8 @@ from stereospike_ros.io import atomic
 
 HERE = Path(__file__).resolve().parent
 
-BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node']
+BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node',
+           'bench_outputs']
 
 
 def machine_description() -> str:
