@@ -51,7 +51,7 @@ def scene_depth(seed: int = 0) -> np.ndarray:
 
 
 def _median_ms(fn, repeats: int) -> float:
-    """Median CPU time (ms) of this thread per call: steadier than wall time on a shared machine."""
+    """Median CPU time (ms) of this thread per call: steadier than wall time on a shared host."""
     times = []
     for _ in range(repeats):
         t = time.thread_time()
