@@ -128,3 +128,18 @@ def test_point_cloud_without_colour_and_bad_arrays():
 def test_disparity_message_type_is_the_stereo_msgs_one():
     assert outputs.TOPICS['depth/disparity'][0] is DisparityImage
     assert outputs.TOPICS['depth/points'][0] is PointCloud2
+
+
+def test_readme_lists_every_topic_with_its_type():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    rows = {line.split('|')[1].strip(): line.split('|')[2].strip()
+            for line in readme.split('## Topics', 1)[1].split('\n## ', 1)[0].splitlines()
+            if line.startswith('| `')}
+    listed = {name.strip('` '): kind for cell, kind in rows.items()
+              for name in cell.replace(' (in)', '').split(',')}
+    for topic, (kind, _) in outputs.TOPICS.items():
+        module = kind.__module__.split('.')[0]
+        assert listed.get(topic) == f'`{module}/{kind.__name__}`', topic
+    assert listed['left/events'] == listed['right/events'] == '`dvs_msgs/EventArray`'
+    assert listed['/diagnostics'] == '`diagnostic_msgs/DiagnosticArray`'
