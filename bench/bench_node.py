@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def cdr_messages(ev: Events, t_start: int, t_stop: int, step_ns: int) -> list[tu
         for lo in range(t_start, t_stop, step_ns)]
 
 
-def typed_to_events(msg) -> tuple[Events, int]:
+def typed_to_events(msg: Any) -> tuple[Events, int]:
     """What a node with typed subscriptions must do: numpy from per-event message objects."""
     evs = msg.events
     n = len(evs)

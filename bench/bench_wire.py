@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Callable
 
 for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(_var, '1')
@@ -32,7 +33,8 @@ def make_message(n: int = N_EVENTS, seed: int = 0) -> wire.EventArrayMsg:
     return wire.EventArrayMsg(int(t[0]), 'davis_left', SENSOR_HEIGHT, SENSOR_WIDTH, events)
 
 
-def best_rate(func, n_events: int, seconds: float, min_batches: int = 3) -> float:
+def best_rate(func: Callable[[], object], n_events: int, seconds: float,
+              min_batches: int = 3) -> float:
     """M events/s of ``func()`` (best batch), batches sized to ~seconds/min_batches each."""
     start = time.perf_counter()
     func()

@@ -146,7 +146,7 @@ def _print_table(rows: list[dict]) -> None:
         print(' | '.join(cells))
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or the CPU sanity pass without CUDA); returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -157,7 +157,7 @@ def run_pipeline(args: argparse.Namespace, paths: dict, env: dict) -> DepthColle
 def left_event_images(paths: dict, stamps_ns: list[int], window_s: float) -> list[np.ndarray]:
     """ON minus OFF counts of the rectified left events in each window ending at a stamp."""
     calib = load_calibration(paths['calib'])
-    rect = calib.rectifier('left')
+    rect = Rectifier.for_camera(calib, 'left')
     none = Rectifier(calib.width, calib.height)
     images = []
     with MvsecData(paths['data']) as data:

@@ -15,8 +15,8 @@ from stereospike_ros.io.bags import BagError, EventBagWriter
 from stereospike_ros.io.events import NS_PER_S, Events
 from stereospike_ros.io.mvsec import MVSEC_TOPICS
 from stereospike_ros.io.wire import EventArrayMsg
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 EV = MVSEC_TOPICS['left_events']
 EV_R = MVSEC_TOPICS['right_events']
 DEPTH = MVSEC_TOPICS['left_depth']

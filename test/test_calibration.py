@@ -92,15 +92,14 @@ def test_stereo_rectify_when_camchain_lacks_it(rig, tmp_path):
 
 def test_rectifier_uses_maps(rig):
     gen, folder, _ = rig
-    rect = cal.load_calibration(folder).rectifier('left', rounding='truncate')
-    assert isinstance(rect, Rectifier)
+    rect = Rectifier.for_camera(cal.load_calibration(folder), 'left', rounding='truncate')
     ev = Events(np.array([173], np.uint16), np.array([130], np.uint16),
                 np.array([0], np.int64), np.array([True]))
     counts, _ = encode_window(ev, Events.empty(), rect, rect)
     x, y = gen.left_x_map[130, 173], gen.left_y_map[130, 173]
     assert counts[0, int(y), int(x)] == 1 and counts.sum() == 1
     with pytest.raises(ValueError):
-        gen.rectifier('middle')
+        Rectifier.for_camera(gen, 'middle')
 
 
 def _copy_folder(src, dst):

@@ -1,7 +1,5 @@
 """Sequence conversion: HDF5 and bag routes agree; crop first, hole filling, atomicity, CLI."""
-import importlib.util
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +11,10 @@ from stereospike_ros.io.mvsec import MvsecError
 from stereospike_ros.io.tensors import TensorsFile
 from stereospike_ros.windowing.reference import (PARTITION_KEYS, STAT_KEYS, WindowGrid,
                                                  iter_stereo_windows)
-from test_mvsec import rows, write_data, write_gt
+from support import train_script
+from support.data import rows, write_data, write_gt
 
-_spec = importlib.util.spec_from_file_location(
-    '_stereospike_convert', Path(__file__).resolve().parents[1] / 'train' / 'convert.py')
-convert = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(convert)
+convert = train_script('convert')
 
 W, H = 16, 12
 N_FRAMES = 14
@@ -30,13 +26,18 @@ def make_maps(shift_x: float, shift_y: float):
 
 
 class Calib:
-    """A StereoCalibration-like object (only ``rectifier`` is used by conversion)."""
+    """A StereoCalibration-like object (conversion uses its size and maps)."""
 
     source = 'test maps'
+    width, height = W, H
 
-    def rectifier(self, side, rounding='truncate'):
-        shift = (0.6, -0.3) if side == 'left' else (-0.4, 0.7)
-        return Rectifier(W, H, *make_maps(*shift), rounding=rounding)
+    def maps(self, side):
+        return make_maps(*((0.6, -0.3) if side == 'left' else (-0.4, 0.7)))
+
+
+def rect(side, rounding='truncate'):
+    """The rectifier of ``Calib`` for ``side``."""
+    return Rectifier.for_camera(Calib(), side, rounding)
 
 
 @pytest.fixture(scope='module')
@@ -79,10 +80,9 @@ def window_sequence(left, right, depth_ts, rect_left, rect_right, mode='referenc
 
 
 def expected_inputs(seq, a, b):
-    c = Calib()
     ts = ns_to_seconds(seq['rec_ns'])[a:b]
     return window_sequence(seq['events']['left'], seq['events']['right'], ts,
-                           c.rectifier('left'), c.rectifier('right'))
+                           rect('left'), rect('right'))
 
 
 def test_hdf5_conversion_contents(sequence, tmp_path):
@@ -135,8 +135,8 @@ def test_options_rounding_window_mode(sequence, tmp_path):
                   window_mode='depth-aligned', window_ms=40.0, compression='lzf')
     want, _ = window_sequence(sequence['events']['left'], sequence['events']['right'],
                               ns_to_seconds(sequence['rec_ns'])[1:8],
-                              Calib().rectifier('left', 'round'),
-                              Calib().rectifier('right', 'round'), 'depth-aligned', 40.0)
+                              rect('left', 'round'),
+                              rect('right', 'round'), 'depth-aligned', 40.0)
     with TensorsFile(out) as tf:
         np.testing.assert_array_equal(tf.inputs(slice(None)), want)
         assert tf.attrs['window_ms'] == 40.0 and tf.attrs['compression'] == 'lzf'
@@ -180,13 +180,13 @@ def test_split_crop_and_sequence_name(tmp_path):
     ev = rows(rng.integers(0, 4, 50), rng.integers(0, 3, 50), np.sort(rng.uniform(20, 80, 50)),
               np.ones(50))
     data = write_data(tmp_path / 'indoor_flying1_data.hdf5', ev, ev)
-    rect = (Rectifier(4, 3), Rectifier(4, 3))
-    s = conversion.convert_sequence(data, gt, rect, tmp_path / 'o.h5', split=1, progress=False,
+    pair = (Rectifier(4, 3), Rectifier(4, 3))
+    s = conversion.convert_sequence(data, gt, pair, tmp_path / 'o.h5', split=1, progress=False,
                                     hole_filling=False)
     assert (s['sequence'], s['crop_start'], s['crop_stop'], s['samples']) == \
         ('indoor_flying1', 139, 1201, 1062)
     with pytest.raises(ValueError, match="'indoor_flying1_x' is not part of split 3"):
-        conversion.convert_sequence(data, gt, rect, tmp_path / 'p.h5', split=3, progress=False,
+        conversion.convert_sequence(data, gt, pair, tmp_path / 'p.h5', split=3, progress=False,
                                     sequence='indoor_flying1_x')
 
 
@@ -197,7 +197,7 @@ def test_calibration_object_from_calibration_module():
     calib = calibration.StereoCalibration(W, H, xm, ym, xm, ym, proj, proj, 1.0)
     left, right = conversion.rectifiers(calib, 'round')
     assert left.rounding == 'round' and (left.width, left.height) == (W, H)
-    np.testing.assert_array_equal(left.lut, Calib().rectifier('left', 'round').lut)
+    np.testing.assert_array_equal(left.lut, rect('left', 'round').lut)
 
 
 @pytest.mark.parametrize('fmt', ['ros1', 'sqlite3', 'mcap'])

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from stereospike_ros.offline.dataset import TensorsDataset
 from stereospike_ros.io.tensors import TensorsError
-from test_tensors import write_tensors
+from support.data import write_tensors
 
 
 def test_items_and_indices(tmp_path):

@@ -2,24 +2,18 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from stereospike_ros.nn.checkpoint import save_checkpoint
-from stereospike_ros.nn.model import ModelConfig, build_model
-
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
 
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_demo_writes_gif_metrics_and_summary(tmp_path):
-    checkpoint = tmp_path / 'tiny.pt'
-    save_checkpoint(checkpoint, build_model(ModelConfig(width=0.0625)), {'note': 'untrained'})
+def test_demo_writes_gif_metrics_and_summary(tmp_path, tiny_checkpoint):
     out = tmp_path / 'demo_out'
     proc = subprocess.run([sys.executable, str(ROOT / 'scripts' / 'demo.py'), '--checkpoint',
-                           str(checkpoint), '--seconds', '0.5', '--rate', '0.5', '--out',
+                           tiny_checkpoint, '--seconds', '0.5', '--rate', '0.5', '--out',
                            str(out), '--timeout', '120'],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -29,6 +23,7 @@ def test_demo_writes_gif_metrics_and_summary(tmp_path):
     assert summary['frames_evaluated'] == summary['published']
     assert summary['camera_info_matched'] == summary['published']
     assert summary['mde_cm'] > 0 and summary['baseline_mde_cm'] > 0
+    assert 0 <= summary['no_prediction_share'] < 1      # NaN pixels: not scored, counted
     rows = (out / 'frames.csv').read_text().splitlines()
     assert len(rows) == summary['frames_evaluated'] + 1
     from PIL import Image

@@ -5,60 +5,28 @@ publishes dvs_msgs/EventArray as raw CDR bytes (wire.encode_cdr_event_array) and
 outputs and /diagnostics.
 """
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from dvs_msgs.msg import EventArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
-from stereo_msgs.msg import DisparityImage  # noqa: E402
 
-from ros_helpers import SpinningNode, back_project, cloud_array  # noqa: E402
-from stereospike_ros.io import wire  # noqa: E402
+from stereospike_ros.io.events import SENSOR_HEIGHT as H, SENSOR_WIDTH as W  # noqa: E402
 from stereospike_ros.ros import depth_node, ros_images  # noqa: E402
-from stereospike_ros.io.events import Events  # noqa: E402
 from stereospike_ros.windowing.stream import StreamConfig  # noqa: E402
+from support.data import MS, T0, make_events  # noqa: E402
+from support.ros import Harness, NodeProcess, back_project, cdr, cloud_array  # noqa: E402
 
 pytestmark = pytest.mark.ros
-ROOT = Path(__file__).resolve().parents[1]
-MS = 1_000_000
-T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS       # MVSEC-like absolute time, off the grid
-W, H = 346, 260
 # The main node's validity range: the tiny model's depths are ~8 m with ~0.1 % outliers each side.
 DEPTH_MIN, DEPTH_MAX = 7.9, 8.1
 
 
 # ------------------------------------------------------------------------------------ helpers
-def make_events(t_start, t_stop, rate_per_s, seed, beyond=0):
-    """Random events in [t_start, t_stop) ns; ``beyond`` of them outside the sensor."""
-    rng = np.random.default_rng(seed)
-    n = int((t_stop - t_start) / 1e9 * rate_per_s)
-    t = np.sort(rng.integers(t_start, t_stop, n)).astype(np.int64)
-    x = rng.integers(0, W, n).astype(np.uint16)
-    y = rng.integers(0, H, n).astype(np.uint16)
-    if beyond:
-        idx = rng.choice(n, min(beyond, n), replace=False)
-        x[idx] = W + 20
-        y[idx[::2]] = H + 5
-    return Events(x, y, t, rng.random(n) < 0.5)
-
-
-def cdr(events, stamp_ns):
-    """Raw CDR bytes of an EventArray holding ``events``."""
-    return wire.encode_cdr_event_array(wire.EventArrayMsg(stamp_ns, 'davis', H, W, events))
-
-
 def offline_depth(streams, stamps, checkpoint):
     """Raw model depth of the 50 ms windows ending at ``stamps`` (encode_window + Predictor)."""
     from stereospike_ros.nn.inference import Predictor
@@ -88,126 +56,6 @@ def set_parameter(ros, node_ns, name, value):
 
 
 @pytest.fixture(scope='module')
-def tiny_checkpoint(tmp_path_factory):
-    """A randomly initialised binocular model at 1/32 width, saved in our checkpoint format."""
-    import torch
-    from stereospike_ros.nn.checkpoint import save_checkpoint
-    from stereospike_ros.nn.model import ModelConfig, build_model
-    torch.manual_seed(3)
-    model = build_model(ModelConfig(width=1 / 32))
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith('bias'):      # positive depths, so few pixels become NaN
-                param.fill_(2.0)
-            else:                           # stronger weights: sparse events make spikes
-                param.mul_(5.0)
-    path = tmp_path_factory.mktemp('ckpt') / 'tiny.pt'
-    save_checkpoint(path, model, {'note': 'test'})
-    return str(path)
-
-
-class NodeProcess:
-    """``python -m stereospike_ros.depth_node`` in namespace ``ns``; always cleaned up."""
-
-    def __init__(self, log_dir, ns, checkpoint, *params):
-        self.ns = ns
-        self.log_path = Path(log_dir) / f'node{ns.replace("/", "_")}.log'
-        cmd = [sys.executable, '-m', 'stereospike_ros.depth_node', '--ros-args',
-               '--params-file', str(ROOT / 'config' / 'depth.yaml'),
-               '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu', '-r', f'__ns:={ns}']
-        for p in params:
-            cmd += ['-p', p]
-        self._log = open(self.log_path, 'w')
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
-
-    def log(self):
-        return self.log_path.read_text()
-
-    def wait_ready(self, timeout=120.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if 'ready:' in self.log():
-                return
-            assert self.proc.poll() is None, f'node exited early:\n{self.log()}'
-            time.sleep(0.2)
-        raise AssertionError(f'node not ready within {timeout} s:\n{self.log()}')
-
-    def rss_mb(self):
-        with open(f'/proc/{self.proc.pid}/status') as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) / 1024
-        raise AssertionError('no VmRSS')
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-
-
-class Harness(SpinningNode):
-    """This process's ROS side: raw event publishers, depth / info / diagnostics subscribers."""
-
-    def __init__(self, ns):
-        super().__init__('test_harness')
-        self.ns = ns
-        reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {side: self.node.create_publisher(EventArray, f'{ns}/{side}/events',
-                                                      reliable) for side in ('left', 'right')}
-        self.depth, self.info, self.color, self.diag = [], [], [], {}
-        self.disparity, self.points, self.right_info = [], [], []
-        for topic, kind, store in (('depth/disparity', DisparityImage, self.disparity),
-                                   ('depth/points', PointCloud2, self.points),
-                                   ('right/camera_info', CameraInfo, self.right_info)):
-            self.node.create_subscription(kind, f'{ns}/{topic}', store.append, reliable)
-        self.node.create_subscription(Image, f'{ns}/depth/colorized', self.color.append,
-                                      reliable)
-        self.node.create_subscription(Image, f'{ns}/depth/image', self.depth.append, reliable)
-        self.node.create_subscription(CameraInfo, f'{ns}/depth/camera_info', self.info.append,
-                                      reliable)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
-        self.start()
-
-    def _on_diag(self, msg):
-        for status in msg.status:
-            if status.name == f'{self.ns}/stereospike_depth: pipeline':
-                self.diag = {kv.key: kv.value for kv in status.values}
-                self.diag['_level'] = status.level
-
-    def counter(self, key):
-        return int(self.diag.get(key, 0))
-
-    def wait(self, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f'timed out waiting for {what}; diagnostics: {self.diag}')
-
-    def wait_subscribed(self, timeout=30.0):
-        self.wait(lambda: all(p.get_subscription_count() > 0 for p in self.pubs.values()),
-                  timeout, 'the node to subscribe')
-        self.wait(lambda: self.diag, timeout, 'diagnostics')
-
-    def stream(self, streams, t_start, t_stop, step_ns=10 * MS, sides=('left', 'right')):
-        """Publish ``streams`` in messages of ``step_ns`` paced at real time."""
-        start = time.monotonic()
-        for k, lo in enumerate(range(t_start, t_stop, step_ns)):
-            for side in sides:
-                self.pubs[side].publish(cdr(streams[side].time_slice(lo, lo + step_ns),
-                                            lo + step_ns))
-            delay = start + (k + 1) * step_ns / 1e9 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-
-
-@pytest.fixture(scope='module')
 def main_node(tmp_path_factory, tiny_checkpoint):
     ns = f'/t{os.getpid()}main'
     node = NodeProcess(tmp_path_factory.mktemp('logs'), ns, tiny_checkpoint,
@@ -227,6 +75,7 @@ def main_node(tmp_path_factory, tiny_checkpoint):
 
 
 # ------------------------------------------------------------------------------------ tests
+@pytest.mark.slow
 def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, tiny_checkpoint):
     node, ros = main_node
     t_stop = T0 + 2000 * MS
@@ -268,6 +117,7 @@ def test_depth_equals_offline_prediction_with_matching_camera_info(main_node, ti
     assert not np.allclose(raw[0], raw[-1], equal_nan=True)   # depends on the events
 
 
+@pytest.mark.slow
 def test_outputs_over_dds_match_numpy_with_one_stamp_per_window(main_node, tiny_checkpoint):
     """depth/disparity, depth/points (organised, then unorganised), right/camera_info."""
     node, ros = main_node
@@ -343,6 +193,7 @@ def test_outputs_over_dds_match_numpy_with_one_stamp_per_window(main_node, tiny_
     assert set_parameter(ros, node.ns, 'points_organized', True).successful
 
 
+@pytest.mark.slow
 def test_parameters_are_validated_at_runtime(main_node):
     node, ros = main_node
 
@@ -361,6 +212,7 @@ def test_parameters_are_validated_at_runtime(main_node):
     assert node.proc.poll() is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('param,word', [('rate_hz:=0.0', 'rate_hz'),
                                         ('window_ms:=-5.0', 'window_ms'),
                                         ('device:=gpu', 'device'),
@@ -376,6 +228,7 @@ def test_invalid_parameters_refused_at_start(tmp_path, param, word):
     assert word in node.log(), node.log()
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     node = NodeProcess(tmp_path, f'/t{os.getpid()}nockpt', str(tmp_path / 'missing.pt'))
     try:
@@ -385,6 +238,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     assert rc == 2 and 'checkpoint' in node.log() and 'missing.pt' in node.log()
 
 
+@pytest.mark.slow
 def test_bad_input_keeps_the_node_running_and_is_counted(tmp_path, tiny_checkpoint):
     ns = f'/t{os.getpid()}bad_input'
     node = NodeProcess(tmp_path, ns, tiny_checkpoint, 'rate_hz:=10.0',
@@ -469,9 +323,10 @@ def test_empty_checkpoint_uses_the_demo_or_fails_clearly(tmp_path, monkeypatch):
         depth_node.resolve_checkpoint(str(tmp_path / 'nope.pt'))
 
 
+@pytest.mark.slow
 def test_calibration_parameter_rectifies_like_the_calibration(tmp_path, tiny_checkpoint):
     from stereospike_ros.io.calibration import load_calibration, write_calibration
-    from stereospike_ros.windowing.encoding import encode_window
+    from stereospike_ros.windowing.encoding import Rectifier, encode_window
     from stereospike_ros.offline.synthetic import SyntheticConfig, rig_calibration
     write_calibration(tmp_path / 'calib', 'rig', rig_calibration(SyntheticConfig()))
     cal = load_calibration(tmp_path / 'calib')
@@ -491,7 +346,8 @@ def test_calibration_parameter_rectifies_like_the_calibration(tmp_path, tiny_che
         left = make_events(T0, T0 + 50 * MS, 100_000, 1)
         right = make_events(T0, T0 + 50 * MS, 100_000, 2)
         counts, _ = encode_window(left, right, node._rect_left, node._rect_right)
-        ref, _ = encode_window(left, right, cal.rectifier('left'), cal.rectifier('right'))
+        ref, _ = encode_window(left, right, Rectifier.for_camera(cal, 'left'),
+                               Rectifier.for_camera(cal, 'right'))
         assert counts.tobytes() == ref.tobytes()
         info = ros_images.camera_info(node.width, node.height, node.projection,
                                       ros_images.make_header(T0, 'f'))

@@ -6,13 +6,12 @@ set every node parameter (typed like its default) under ``/**: ros__parameters``
 """
 import ast
 import re
-from pathlib import Path
 
 import yaml
 
 from stereospike_ros.ros.depth_node import PARAMETERS
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'depth.launch.py'
 CONFIG = ROOT / 'config' / 'depth.yaml'
 
@@ -68,13 +67,6 @@ def test_launch_file_declares_arguments_and_starts_the_installed_node():
     assert value(_kw(nodes[0], 'executable')) == 'depth_node'
     assert value(_kw(nodes[0], 'name')) == 'stereospike_depth'
     assert _kw(nodes[0], 'namespace') is not None and _kw(nodes[0], 'parameters') is not None
-
-
-def test_setup_installs_launch_config_and_console_scripts():
-    setup = (ROOT / 'setup.py').read_text()
-    assert "glob('launch/*.launch.py')" in setup and "glob('config/*')" in setup
-    assert 'depth_node = stereospike_ros.depth_node:main' in setup
-    assert 'play_bag = stereospike_ros.play:main' in setup
 
 
 def test_params_file_sets_and_documents_every_parameter():

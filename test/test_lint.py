@@ -1,9 +1,8 @@
 """PEP 8 (flake8, line length 99 as ROS 2 uses) over every Python file of the repository."""
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
 
 
 def test_flake8_clean():

@@ -5,36 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from stereospike_ros.io.events import ns_to_seconds
 from stereospike_ros.io.mvsec import MvsecData, MvsecError, MvsecGroundTruth
-
-
-def rows(x, y, t, p) -> np.ndarray:
-    """MVSEC event rows ``[x, y, t, p]`` float64."""
-    return np.stack([np.asarray(v, np.float64) for v in (x, y, t, p)], axis=1)
-
-
-def write_data(path, left: np.ndarray, right: np.ndarray, chunks=None) -> str:
-    """Write an MVSEC-layout ``NAME_data.hdf5`` with the given event rows."""
-    with h5py.File(path, 'w') as f:
-        f.create_dataset('davis/left/events', data=left, chunks=chunks)
-        f.create_dataset('davis/right/events', data=right, chunks=chunks)
-    return str(path)
-
-
-def write_gt(path, depth: np.ndarray, ts: np.ndarray) -> str:
-    """Write an MVSEC-layout ``NAME_gt.hdf5`` with left rectified depth and its timestamps."""
-    with h5py.File(path, 'w') as f:
-        f['davis/left/depth_image_rect'] = np.asarray(depth, np.float32)
-        f['davis/left/depth_image_rect_ts'] = np.asarray(ts, np.float64)
-    return str(path)
-
-
-def random_rows(rng, n, t0, t1, width=346, height=260) -> np.ndarray:
-    """Sorted random events (times as MVSEC's ``to_sec()`` of int64 ns)."""
-    t_ns = np.sort(rng.integers(int(t0 * 1e9), int(t1 * 1e9), n))
-    return rows(rng.integers(0, width, n), rng.integers(0, height, n), ns_to_seconds(t_ns),
-                rng.choice([-1.0, 1.0], n))
+from support.data import random_rows, rows, write_data, write_gt
 
 
 def test_streaming_chunks_and_time_range(tmp_path):

@@ -11,9 +11,9 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import PointCloud2
 from stereo_msgs.msg import DisparityImage
 
-from ros_helpers import back_project, cloud_array
 from stereospike_ros.nn.geometry import StereoGeometry
 from stereospike_ros.ros import outputs, ros_images
+from support.ros import back_project, cloud_array
 
 W, H = 40, 30
 FX, FY, CX, CY, B = 50.0, 51.0, 19.5, 14.0, 0.1

@@ -12,26 +12,23 @@ from dvs_msgs.msg import EventArray  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from ros_helpers import SpinningNode  # noqa: E402
 from stereospike_ros.io import bags, wire  # noqa: E402
 from stereospike_ros.io.mvsec import MVSEC_TOPICS  # noqa: E402
 from stereospike_ros.ros import play, ros_images  # noqa: E402
-from test_depth_node import (MS, ROOT, T0, Harness, NodeProcess, make_events,  # noqa: E402
-                             tiny_checkpoint)
+from support import ROOT  # noqa: E402
+from support.data import MS, T0, make_events  # noqa: E402
+from support.ros import Harness, NodeProcess, SpinningNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
 LEFT, RIGHT, DEPTH = (MVSEC_TOPICS[k] for k in ('left_events', 'right_events', 'left_depth'))
 SW, SH = 128, 96            # a small sensor keeps the node's inference fast
-__all__ = ['tiny_checkpoint']
 
 
 def write_bag(path, fmt, seconds=1.0, step_ms=10, depth=False, width=SW, height=SH):
     """A stereo event bag (record time = stamp = end of each message's span); returns streams."""
     stop = T0 + int(seconds * 1000) * MS
-    streams = {LEFT: make_events(T0, stop, 20_000, 11), RIGHT: make_events(T0, stop, 20_000, 12)}
-    for ev in streams.values():
-        ev.x[:] %= width
-        ev.y[:] %= height
+    streams = {LEFT: make_events(T0, stop, 20_000, 11, width=width, height=height),
+               RIGHT: make_events(T0, stop, 20_000, 12, width=width, height=height)}
     with bags.EventBagWriter(path, fmt) as writer:
         for lo in range(T0, stop, step_ms * MS):
             stamp = lo + step_ms * MS
@@ -101,6 +98,7 @@ def test_ros1_bag_is_forwarded_as_cdr_bytes_at_recorded_timing(tmp_path):
     np.testing.assert_allclose(ros_images.image_to_numpy(d), 0.15, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_player_refuses_bad_arguments(tmp_path):
     with pytest.raises(play.PlayError):
         play.parse_remap(['/a:/b'])
@@ -121,6 +119,7 @@ def test_player_refuses_bad_arguments(tmp_path):
     assert proc.returncode == 2 and '/nope' in proc.stderr
 
 
+@pytest.mark.slow
 def test_bags_played_into_the_node_give_one_depth_per_window(tmp_path, tiny_checkpoint):
     ros2_bag, ros1_bag = tmp_path / 'seq_ros2', tmp_path / 'seq.bag'
     write_bag(ros2_bag, 'sqlite3')

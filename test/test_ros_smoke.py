@@ -10,7 +10,7 @@ rclpy = pytest.importorskip('rclpy')
 from builtin_interfaces.msg import Time  # noqa: E402
 from dvs_msgs.msg import Event, EventArray  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / 'support'
 
 
 def make_array(n: int) -> EventArray:
@@ -24,6 +24,7 @@ def make_array(n: int) -> EventArray:
 
 
 @pytest.mark.ros
+@pytest.mark.slow
 def test_event_array_round_trip_across_processes():
     proc = subprocess.Popen([sys.executable, str(HERE / 'echo_events_node.py')],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

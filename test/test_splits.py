@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from stereospike_ros.offline import splits
-from test_tensors import write_tensors
+from support.data import write_tensors
 
 
 def test_split_table_matches_reference():

@@ -2,13 +2,11 @@
 import numpy as np
 import pytest
 
-from stereospike_ros.io.events import Events, ns_to_seconds
+from stereospike_ros.io.events import ns_to_seconds
 from stereospike_ros.windowing.encoding import Rectifier, encode_window
 from stereospike_ros.windowing.reference import DEPTH_ALIGNED, WindowGrid, iter_stereo_windows
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
-
-MS = 1_000_000
-T0 = 1_500_000_000 * 1_000_000_000 + 7 * MS     # an MVSEC-like absolute time, off the grid
+from support.data import MS, T0, make_events
 
 
 class FakeClock:
@@ -19,15 +17,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def make_events(t_start, t_stop, rate_per_s, seed, width=346, height=260):
-    """Uniformly timed random events in [t_start, t_stop) ns."""
-    rng = np.random.default_rng(seed)
-    n = int((t_stop - t_start) / 1e9 * rate_per_s)
-    t = np.sort(rng.integers(t_start, t_stop, n)).astype(np.int64)
-    return Events(rng.integers(0, width, n).astype(np.uint16),
-                  rng.integers(0, height, n).astype(np.uint16), t, rng.random(n) < 0.5)
 
 
 def messages(ev, t_start, t_stop, step_ns):

@@ -1,7 +1,6 @@
 """Synthetic generator: MVSEC layout, determinism, plausible events, depth GT, stereo geometry."""
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,8 +9,8 @@ import pytest
 from stereospike_ros.io import calibration as cal
 from stereospike_ros.offline import synthetic as syn
 from stereospike_ros.io.events import ns_to_seconds, seconds_to_ns
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 ROOM = syn.SyntheticConfig(seconds=0.12, seed=1, name='room')
 WALL = syn.SyntheticConfig(seconds=0.1, seed=2, name='wall', scene='wall', wall_depth=1.0,
                            noise_rate_hz=0.0)
@@ -92,6 +91,7 @@ def test_depth_ground_truth(room):
         assert nan.mean() < 0.5
 
 
+@pytest.mark.slow
 def test_deterministic_per_seed(room, tmp_path):
     again = syn.generate(tmp_path / 'a', ROOM)
     for key in ('data', 'gt'):
@@ -163,6 +163,7 @@ def test_bags_match_hdf5(tmp_path):
                                       gt['davis/left/depth_image_rect'])
 
 
+@pytest.mark.slow
 def test_cli_and_bad_config(tmp_path):
     out = tmp_path / 'cli'
     cmd = [sys.executable, str(ROOT / 'train' / 'synthesize.py'), '--out', str(out),

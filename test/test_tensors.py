@@ -6,19 +6,7 @@ import numpy as np
 import pytest
 
 from stereospike_ros.io.tensors import TensorsError, TensorsFile, TensorsWriter
-
-
-def write_tensors(path, n=3, h=2, w=3, attrs=None):
-    """A valid tiny tensors file with recognisable contents."""
-    with TensorsWriter(path, n, h, w) as tw:
-        tw.inputs[:] = np.arange(n * 4 * h * w, dtype=np.uint16).reshape(n, 4, h, w)
-        tw.depth[:] = np.linspace(1, 2, n * h * w, dtype=np.float32).reshape(n, h, w)
-        tw.timestamps[:] = 10.0 + 0.05 * np.arange(n)
-        tw.frame_indices[:] = np.arange(n) + 5
-        tw.set_attrs({'sequence': 'x', 'crop_requested': [5, 5 + n], 'note': None,
-                      **(attrs or {})})
-        tw.commit()
-    return path
+from support.data import write_tensors
 
 
 def test_roundtrip_and_chunking(tmp_path):

@@ -1,8 +1,6 @@
 """train.py, evaluate.py, firing_rates.py end to end on small learnable synthetic tensors files."""
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,21 +12,12 @@ from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.model import ModelConfig, build_model
 from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.io.tensors import TensorsError, TensorsWriter
+from support import train_script
+from support.data import write_tensors
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f'_stereospike_{name}', ROOT / 'train' /
-                                                  f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train = _load('train')
-evaluate = _load('evaluate')
-firing = _load('firing_rates')
+train = train_script('train')
+evaluate = train_script('evaluate')
+firing = train_script('firing_rates')
 
 
 def write_synthetic(path, n, h=24, w=32, seed=0, nan_frac=0.1):
@@ -147,6 +136,7 @@ def _losses(out):
                 for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     write_synthetic(tmp_path / 't.h5', 6, 16, 24, seed=3)
     write_synthetic(tmp_path / 'v.h5', 2, 16, 24, seed=4)
@@ -191,6 +181,7 @@ def test_bad_inputs_give_clear_errors(tmp_path):
                        '--device', 'cpu', '--quiet'])
 
 
+@pytest.mark.slow
 def test_nan_only_training_frames_are_skipped_and_counted(tmp_path):
     _, depth = write_synthetic(tmp_path / 'v.h5', 2, 16, 24, seed=7)
     with TensorsWriter(tmp_path / 't.h5', 3, 16, 24, compression='none') as wr:
@@ -217,7 +208,6 @@ def test_yaml_config_and_reference_defaults(tmp_path):
 
 
 def test_evaluate_split_route_scores_the_test_frames(tmp_path):
-    from test_tensors import write_tensors
     from stereospike_ros.offline import splits
     root = tmp_path / 'tensors'
     root.mkdir()

@@ -1,5 +1,4 @@
 """wire.py agrees byte for byte with rosbags and rclpy; malformed bytes raise WireError."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +7,8 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import NS_PER_S, Events
 from stereospike_ros.io.wire import EventArrayMsg, WireError
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 EA = 'dvs_msgs/msg/EventArray'
 # Frame ids of every length mod 4 (UTF-8 byte lengths 0..7 and a multi-byte character).
 FRAME_IDS = ['', 'a', 'ab', 'abc', 'left', 'davis', 'camera', 'davis_l', 'kör']

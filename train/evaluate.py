@@ -25,9 +25,11 @@ from stereospike_ros.io.tensors import TensorsFile
 from stereospike_ros.nn.depth import mask_invalid, valid_mask
 from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.metrics import frame_metrics, metric_names, summarize
+from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.offline.splits import split_datasets
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,13 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _frames(args):
+def _frames(args: argparse.Namespace) -> tuple[TensorsDataset, np.ndarray, np.ndarray]:
     """(dataset, per-frame ids, timestamps) of what to evaluate."""
     if args.data is not None:
-        from stereospike_ros.offline.dataset import TensorsDataset
         ds = TensorsDataset(str(args.data))
     else:
-        from stereospike_ros.offline.splits import split_datasets
         ds = split_datasets(args.data_root, args.split)[args.subset]
     with TensorsFile(ds.path) as tf:
         ids, ts = tf.frame_indices[ds.rows], tf.timestamps[ds.rows]
@@ -104,7 +104,7 @@ def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
     atomic.write_bytes(path, buf.getvalue())
 
 
-def constant_baseline(dataset, quiet: bool = True) -> dict:
+def constant_baseline(dataset: TensorsDataset, quiet: bool = True) -> dict:
     """Metrics of predicting everywhere the mean valid ground-truth depth of ``dataset``."""
     total, count = 0.0, 0
     with TensorsFile(dataset.path) as tf:     # ground truth only: the inputs are not needed
@@ -124,7 +124,7 @@ def constant_baseline(dataset, quiet: bool = True) -> dict:
     return summary
 
 
-def main(argv=None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     """Evaluate; returns the summary dict (also printed and written to OUT/summary.json)."""
     args = parse_args(argv)
     predictor = Predictor(str(args.checkpoint), device=args.device, half=args.half,

@@ -29,7 +29,8 @@ GROUPS = {'encoder': ('bottom', 'conv1', 'conv2', 'conv3', 'conv4'),
           'decoder': ('deconv4', 'deconv3', 'deconv2', 'deconv1')}
 
 
-def layer_firing_rates(model: StereoSpike, dataset, device, max_frames: int = 0,
+def layer_firing_rates(model: StereoSpike, dataset: TensorsDataset, device: torch.device,
+                       max_frames: int = 0,
                        quiet: bool = True) -> list[dict]:
     """Rows ``{layer, neurons, rate}`` (rate averaged over frames) plus group rows."""
     if not model.is_spiking:
@@ -62,7 +63,7 @@ def layer_firing_rates(model: StereoSpike, dataset, device, max_frames: int = 0,
     return rows
 
 
-def main(argv=None) -> list[dict]:
+def main(argv: list[str] | None = None) -> list[dict]:
     """Measure, print the table, write ``firing_rates.csv``/``.json`` into ``--out``."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

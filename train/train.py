@@ -19,6 +19,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -31,18 +32,18 @@ from stereospike_ros.nn.inference import resolve_device
 from stereospike_ros.offline.dataset import TensorsDataset
 from stereospike_ros.nn.loss import stereospike_loss
 from stereospike_ros.nn.metrics import MetricAccumulator, firing_rates
-from stereospike_ros.nn.model import build_model, count_parameters
+from stereospike_ros.nn.model import StereoSpike, build_model, count_parameters
 
 # ----------------------------------------------------------------------------------------------
 # data: tensors files (inputs uint16 (N,4,H,W), depth float32 (N,H,W), timestamps, frame_indices)
 
 
-def open_tensors(path, indices=None) -> Dataset:
+def open_tensors(path: str | Path, indices: Sequence[int] | None = None) -> Dataset:
     """``TensorsDataset(path, indices)`` of the data pipeline (the file is validated there)."""
     return TensorsDataset(str(path), indices)
 
 
-def build_datasets(args) -> tuple[Dataset, Dataset]:
+def build_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """Train and validation sets from explicit files or from ``--data-root`` + ``--split``."""
     if args.train_files:
         train = ConcatDataset([open_tensors(p) for p in args.train_files])
@@ -68,7 +69,7 @@ def check_has_ground_truth(dataset: Dataset, name: str) -> None:
 # ----------------------------------------------------------------------------------------------
 # configuration
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line (+ optional YAML ``--config`` whose keys are option names)."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,7 +166,9 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 # validation
 
 @torch.no_grad()
-def validate(model, loader, device, amp_dtype, channels_last, max_frames=0, quiet=True):
+def validate(model: StereoSpike, loader: DataLoader, device: torch.device,
+             amp_dtype: torch.dtype | None, channels_last: bool, max_frames: int = 0,
+             quiet: bool = True) -> tuple[dict, list[float], tuple[torch.Tensor, torch.Tensor]]:
     """Validation metrics (MDE etc.), mean loss, firing rates per layer and one preview pair."""
     model.eval()
     acc = MetricAccumulator()
@@ -204,7 +207,7 @@ def preview_image(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------------
 
-def main(argv=None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     """Train; returns the summary (also written to ``OUT/summary.json``)."""
     args = parse_args(argv)
     start_time = time.monotonic()

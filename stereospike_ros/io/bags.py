@@ -15,13 +15,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag1 import Writer as Writer1
 from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
 from stereospike_ros.io import atomic
@@ -30,6 +31,7 @@ from stereospike_ros.io.wire import (EventArrayMsg, WireError, decode_cdr_event_
                                      decode_ros1_event_array, encode_cdr_event_array,
                                      encode_ros1_event_array)
 
+PathLike = Union[str, os.PathLike]
 EVENT_ARRAY_TYPE = 'dvs_msgs/msg/EventArray'
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 #: Bag formats written: ROS 1, ROS 2 sqlite3, ROS 2 mcap.
@@ -56,7 +58,7 @@ class BagError(ValueError):
 
 
 @lru_cache(maxsize=None)
-def dvs_typestore(ros_version: int):
+def dvs_typestore(ros_version: int) -> Typestore:
     """rosbags typestore with the standard types (Noetic or Humble) plus dvs_msgs."""
     if ros_version not in (1, 2):
         raise ValueError(f'ros_version must be 1 or 2, not {ros_version!r}')
@@ -69,7 +71,7 @@ def dvs_typestore(ros_version: int):
     return store
 
 
-def is_bag(path: str | os.PathLike) -> bool:
+def is_bag(path: PathLike) -> bool:
     """True for an existing ``.bag``/``.db3``/``.mcap`` file or a folder with ``metadata.yaml``."""
     path = Path(os.fspath(path))
     if path.is_dir():
@@ -77,7 +79,7 @@ def is_bag(path: str | os.PathLike) -> bool:
     return path.is_file() and path.suffix in BAG_SUFFIXES
 
 
-def bag_path(path: str | os.PathLike) -> Path:
+def bag_path(path: PathLike) -> Path:
     """Validate a user-supplied bag path: a ``.bag`` file, rosbag2 folder, ``.db3``, ``.mcap``."""
     try:
         path = Path(os.fspath(path))
@@ -106,7 +108,7 @@ def _guard(path: Path, topic: Optional[str] = None):
 
 
 @contextmanager
-def _open_reader(path) -> Iterator[AnyReader]:
+def _open_reader(path: PathLike) -> Iterator[AnyReader]:
     path = bag_path(path)
     with _guard(path):
         store = dvs_typestore(1 if path.suffix == '.bag' else 2)
@@ -161,13 +163,13 @@ def _messages(reader: AnyReader, path: Path, conns: list,
                        '(truncated or damaged bag)')
 
 
-def topic_types(path) -> dict[str, str]:
+def topic_types(path: PathLike) -> dict[str, str]:
     """Map every topic of a bag to its message type (e.g. for the player)."""
     with _open_reader(path) as reader:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
-def iter_event_messages(path, topic: str) -> Iterator[tuple[int, EventArrayMsg]]:
+def iter_event_messages(path: PathLike, topic: str) -> Iterator[tuple[int, EventArrayMsg]]:
     """Yield ``(record time ns, EventArrayMsg)`` of a dvs_msgs/EventArray topic in bag order."""
     with _open_reader(path) as reader:
         bag = Path(reader.paths[0])
@@ -182,7 +184,8 @@ def iter_event_messages(path, topic: str) -> Iterator[tuple[int, EventArrayMsg]]
             yield record_ns, msg
 
 
-def iter_raw_messages(path, topics: Iterable[str]) -> Iterator[tuple[str, int, bytes, str]]:
+def iter_raw_messages(path: PathLike, topics: Iterable[str]
+                      ) -> Iterator[tuple[str, int, bytes, str]]:
     """Yield ``(topic, record ns, raw bytes, 'ros1' | 'cdr')`` of the given topics in bag order."""
     if isinstance(topics, str):
         topics = [topics]
@@ -194,9 +197,10 @@ def iter_raw_messages(path, topics: Iterable[str]) -> Iterator[tuple[str, int, b
             yield conn.topic, record_ns, raw if isinstance(raw, bytes) else bytes(raw), fmt
 
 
-def read_events(path, topic: str, start_ns: Optional[int] = None, stop_ns: Optional[int] = None,
-                *, chunk_messages: int = 64, chunk_events: Optional[int] = None,
-                early_stop: bool = False, progress: bool = False) -> Iterator[Events]:
+def read_events(path: PathLike, topic: str, start_ns: Optional[int] = None,
+                stop_ns: Optional[int] = None, *, chunk_messages: int = 64,
+                chunk_events: Optional[int] = None, early_stop: bool = False,
+                progress: bool = False) -> Iterator[Events]:
     """Yield the events with ``start_ns <= t < stop_ns`` (sensor time) in chunks, in bag order.
 
     A chunk holds the events of at most ``chunk_messages`` messages (bounded memory), and is cut
@@ -259,7 +263,7 @@ def _image_to_depth(img, where: str) -> np.ndarray:
     return view.astype(np.float32)
 
 
-def iter_depth_images(path, topic: str) -> Iterator[tuple[int, np.ndarray]]:
+def iter_depth_images(path: PathLike, topic: str) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(record time ns, float32 (H, W) metres)`` of a 32FC1 sensor_msgs/Image topic.
 
     The time is the bag RECORD time, as MVSEC's converter used it (``to_sec()`` of it).
@@ -283,7 +287,7 @@ class EventBagWriter:
     a temporary sibling folder, then moved into place by :func:`atomic.move_into_place`).
     """
 
-    def __init__(self, path, fmt: str, *, overwrite: bool = False) -> None:
+    def __init__(self, path: PathLike, fmt: str, *, overwrite: bool = False) -> None:
         """Check the target; ROS 1 bags must end in ``.bag`` and ROS 2 bag folders must not."""
         if fmt not in FORMATS:
             raise BagError(f'{path}: unknown bag format {fmt!r}, expected one of {FORMATS}')

@@ -11,14 +11,11 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from stereospike_ros.io import atomic
-
-if TYPE_CHECKING:
-    from stereospike_ros.windowing.encoding import Rectifier
 
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')
 DISTORTION_MODELS = ('equidistant', 'radtan')
@@ -72,12 +69,6 @@ class StereoCalibration:
         if side == 'right':
             return self.right_x_map, self.right_y_map
         raise ValueError(f"side must be 'left' or 'right', not {side!r}")
-
-    def rectifier(self, side: str, rounding: str = 'truncate') -> Rectifier:
-        """An ``encoding.Rectifier`` for raw events of ``side`` (lookup table built once)."""
-        from stereospike_ros.windowing.encoding import Rectifier  # io does not import windowing
-        x_map, y_map = self.maps(side)
-        return Rectifier(self.width, self.height, x_map, y_map, rounding)
 
 
 # ---------------------------------------------------------------- camchain (Kalibr yaml) parsing

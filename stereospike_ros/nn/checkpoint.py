@@ -7,9 +7,10 @@ The loader also accepts a plain reference state_dict (its 21 names) as the binoc
 """
 from __future__ import annotations
 
-import pickle
+import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Union
 
 import torch
 from torch import nn
@@ -18,13 +19,14 @@ from stereospike_ros.io import atomic
 from stereospike_ros.nn.model import ModelConfig, StereoSpike, build_model
 
 FORMAT = 'stereospike-checkpoint-v1'
+PathLike = Union[str, os.PathLike]
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that is missing, unreadable, of another kind or of another model."""
 
 
-def _validate_path(path) -> Path:
+def _validate_path(path: PathLike) -> Path:
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f'{p}: checkpoint file does not exist')
@@ -33,7 +35,7 @@ def _validate_path(path) -> Path:
     return p
 
 
-def save_checkpoint(path, model: StereoSpike, meta: dict | None = None) -> None:
+def save_checkpoint(path: PathLike, model: StereoSpike, meta: dict | None = None) -> None:
     """Write model config, weights and ``meta`` atomically to ``path``."""
     if not isinstance(model, StereoSpike):
         raise TypeError(f'save_checkpoint needs a StereoSpike, got {type(model).__name__}')
@@ -43,7 +45,7 @@ def save_checkpoint(path, model: StereoSpike, meta: dict | None = None) -> None:
                     'state_dict': state, 'meta': dict(meta or {})}, tmp)
 
 
-def read_checkpoint(path) -> dict:
+def read_checkpoint(path: PathLike) -> dict:
     """Load and sanity-check the raw checkpoint dict (our format or a plain reference state_dict).
 
     Returns our format; a plain state_dict is wrapped with the binocular reference config.
@@ -51,7 +53,7 @@ def read_checkpoint(path) -> dict:
     p = _validate_path(path)
     try:
         obj = torch.load(p, map_location='cpu', weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load of junk raises many types (IndexError included)
         raise CheckpointError(f'{p}: not a loadable checkpoint ({type(exc).__name__}: '
                               f'{str(exc).splitlines()[0] if str(exc) else ""})') from exc
     if isinstance(obj, dict) and obj.get('format') == FORMAT:
@@ -96,7 +98,7 @@ def describe(model: nn.Module) -> str:
     return f'{cfg.variant} {cfg.network} (width {cfg.width:g})'
 
 
-def load_checkpoint(path, device: str | torch.device = 'cpu',
+def load_checkpoint(path: PathLike, device: str | torch.device = 'cpu',
                     expect_variant: str | None = None) -> tuple[StereoSpike, dict]:
     """Rebuild the model from ``path`` (eval mode, on ``device``) and return ``(model, meta)``.
 
@@ -116,7 +118,7 @@ def load_checkpoint(path, device: str | torch.device = 'cpu',
     return model, ck['meta']
 
 
-def load_weights_into(model: StereoSpike, path) -> dict:
+def load_weights_into(model: StereoSpike, path: PathLike) -> dict:
     """Load the weights of ``path`` into an existing model (shapes checked); returns ``meta``."""
     ck = read_checkpoint(path)
     check_state_dict(model, ck['state_dict'], str(path))
@@ -128,7 +130,7 @@ def load_weights_into(model: StereoSpike, path) -> dict:
 RESUME_KEYS = ('optimizer', 'scheduler', 'scaler', 'rng', 'position')
 
 
-def export_for_inference(src, dst) -> dict:
+def export_for_inference(src: PathLike, dst: PathLike) -> dict:
     """Copy checkpoint ``src`` to ``dst`` without the resume-only state (about 3x smaller).
 
     Weights, model configuration, metrics and training arguments are kept; returns the meta.

@@ -15,7 +15,7 @@ import torch
 
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.checkpoint import load_checkpoint
-from stereospike_ros.nn.model import StereoSpike, build_model
+from stereospike_ros.nn.model import ModelConfig, StereoSpike, build_model
 
 
 def resolve_device(device: str | torch.device = 'auto') -> torch.device:
@@ -70,7 +70,7 @@ class Predictor:
             self.warmup(warmup_shape)
 
     @property
-    def config(self):
+    def config(self) -> ModelConfig:
         """The model's :class:`ModelConfig`."""
         return self.model.config
 

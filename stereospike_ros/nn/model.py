@@ -142,6 +142,7 @@ class StatelessIF(nn.Module):
         return _Heaviside.apply(x - 1.0, self.kind, self.alpha)
 
     def extra_repr(self) -> str:
+        """Shown by ``print(model)``: the surrogate and its alpha."""
         return f'surrogate={self.kind}, alpha={self.alpha}'
 
 
@@ -200,6 +201,7 @@ class SizedNearest(nn.Module):
         return F.interpolate(x, size=(int(size[0]) + k, int(size[1]) + k), mode='nearest')
 
     def extra_repr(self) -> str:
+        """Shown by ``print(model)``: the kernel size it upsamples for."""
         return f'kernel_size={self.kernel_size}'
 
 
@@ -339,7 +341,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def build_model(config: ModelConfig | dict | None = None, **overrides) -> StereoSpike:
+def build_model(config: ModelConfig | dict | None = None, **overrides: object) -> StereoSpike:
     """Build a :class:`StereoSpike` from a config (dataclass or dict) plus keyword overrides.
 
     The neuron backend falls back to 'torch' when spikingjelly is not installed.

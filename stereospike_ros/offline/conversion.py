@@ -18,12 +18,12 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from stereospike_ros.io import bags
+from stereospike_ros.io import bags, calibration
 from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
 from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
@@ -68,9 +68,9 @@ def sequence_name(path: str | os.PathLike) -> str:
 def rectifiers(calib: Any, rounding: str = 'truncate') -> tuple[Rectifier, Rectifier]:
     """Left and right rectifiers from a calibration object, a path, a pair, or ``'identity'``.
 
-    ``calib``: an object with ``rectifier(side, rounding)`` (``calibration.StereoCalibration``),
-    a ``(left, right)`` pair of :class:`Rectifier`, a calibration folder / camchain yaml path, or
-    ``'identity'`` (events already rectified, 346 x 260).
+    ``calib``: a ``calibration.StereoCalibration`` (or any object with ``width``, ``height`` and
+    ``maps(side)``), a ``(left, right)`` pair of :class:`Rectifier`, a calibration folder /
+    camchain yaml path, or ``'identity'`` (events already rectified, 346 x 260).
     """
     if rounding not in ROUNDING_MODES:
         raise ConversionError(f'rounding must be one of {ROUNDING_MODES}, not {rounding!r}')
@@ -80,11 +80,11 @@ def rectifiers(calib: Any, rounding: str = 'truncate') -> tuple[Rectifier, Recti
             all(isinstance(r, Rectifier) for r in calib):
         return calib[0], calib[1]
     if isinstance(calib, (str, os.PathLike)):
-        from stereospike_ros.io import calibration
         calib = calibration.load_calibration(calib)
-    if not hasattr(calib, 'rectifier'):
+    if not hasattr(calib, 'maps'):
         raise ConversionError(f'unsupported calibration {type(calib).__name__}')
-    return calib.rectifier('left', rounding), calib.rectifier('right', rounding)
+    return (Rectifier.for_camera(calib, 'left', rounding),
+            Rectifier.for_camera(calib, 'right', rounding))
 
 
 def fill_holes(depth: np.ndarray, area_threshold: int = HOLE_AREA_THRESHOLD) -> np.ndarray:
@@ -96,7 +96,8 @@ def fill_holes(depth: np.ndarray, area_threshold: int = HOLE_AREA_THRESHOLD) -> 
     return out
 
 
-def prepared_frames(frames: Iterator[tuple[int, np.ndarray]], prepare,
+def prepared_frames(frames: Iterator[tuple[int, np.ndarray]],
+                    prepare: Callable[[np.ndarray], np.ndarray],
                     workers: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Apply ``prepare`` to each ``(index, frame)`` on a thread pool, yielding in order.
 

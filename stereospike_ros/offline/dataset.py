@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import h5py
 import numpy as np
@@ -18,7 +19,7 @@ class TensorsDataset(Dataset):
     fork or spawn safely: the handle is never pickled).
     """
 
-    def __init__(self, path: str | os.PathLike, indices=None) -> None:
+    def __init__(self, path: str | os.PathLike, indices: Sequence[int] | None = None) -> None:
         self.path = os.fspath(path)
         with TensorsFile(self.path) as tf:
             n = len(tf)

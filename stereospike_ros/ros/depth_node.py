@@ -165,7 +165,7 @@ class LatestMailbox:
         self._cond = threading.Condition()
         self._item = None
 
-    def put(self, item):
+    def put(self, item: Any) -> Any:
         """Store ``item``; returns the unread item it replaced, or None."""
         with self._cond:
             old, self._item = self._item, item
@@ -203,7 +203,7 @@ class _Latency:
 class DepthNode(Node):
     """Subscribes ``left/events`` and ``right/events`` (raw CDR), publishes depth (see module)."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for name, spec in PARAMETERS.items():
             self.declare_parameter(name, spec.default, _descriptor(name, spec))
@@ -293,8 +293,8 @@ class DepthNode(Node):
                 raise NodeConfigError(f'parameter calibration: {path!r} does not exist')
             cal = calibration.load_calibration(os.path.expanduser(path))
             self.width, self.height = int(cal.width), int(cal.height)
-            self._rect_left = cal.rectifier('left', self.p['rounding'])
-            self._rect_right = cal.rectifier('right', self.p['rounding'])
+            self._rect_left = encoding.Rectifier.for_camera(cal, 'left', self.p['rounding'])
+            self._rect_right = encoding.Rectifier.for_camera(cal, 'right', self.p['rounding'])
             try:
                 geometry = StereoGeometry(self.width, self.height, cal.left_projection,
                                           cal.right_projection,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from tqdm import tqdm
 
@@ -100,7 +101,7 @@ class _Converter:
         return msg
 
 
-def play(node, options: PlayOptions, stop: threading.Event | None = None) -> dict:
+def play(node: Node, options: PlayOptions, stop: threading.Event | None = None) -> dict:
     """Publish the bag's messages on ``node`` at recorded timing; returns counters."""
     options.validate()
     stop = stop or threading.Event()

@@ -12,6 +12,8 @@ truncating.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events
@@ -63,6 +65,11 @@ class Rectifier:
         on = np.where(lut >= 0, lut, self.trash - 1 - lut)
         off = np.where(lut >= 0, lut + width * height, on)
         self._codes = np.concatenate([on, off]).astype(np.int32)
+
+    @classmethod
+    def for_camera(cls, calib: Any, side: str, rounding: str = 'truncate') -> 'Rectifier':
+        """The rectifier of camera ``side`` of a ``calibration.StereoCalibration`` (its maps)."""
+        return cls(calib.width, calib.height, *calib.maps(side), rounding)
 
     @staticmethod
     def _build(xr: np.ndarray, yr: np.ndarray, width: int, height: int,

@@ -1,0 +1,71 @@
+"""Builders of test data: random event streams, tiny MVSEC HDF5 files and tensors files."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events, ns_to_seconds
+from stereospike_ros.io.mvsec import DEPTH_KEY, DEPTH_TS_KEY, EVENTS_KEY
+from stereospike_ros.io.tensors import TensorsWriter
+
+MS = 1_000_000
+#: An MVSEC-like absolute time (ns), off the 50 ms grid.
+T0 = 1_500_000_000 * NS_PER_S + 7 * MS
+
+
+def make_events(t_start: int, t_stop: int, rate_per_s: float, seed: int, beyond: int = 0,
+                width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT) -> Events:
+    """Uniformly timed random events in ``[t_start, t_stop)`` ns; ``beyond`` of them outside
+    the sensor."""
+    rng = np.random.default_rng(seed)
+    n = int((t_stop - t_start) / 1e9 * rate_per_s)
+    t = np.sort(rng.integers(t_start, t_stop, n)).astype(np.int64)
+    x = rng.integers(0, width, n).astype(np.uint16)
+    y = rng.integers(0, height, n).astype(np.uint16)
+    if beyond:
+        idx = rng.choice(n, min(beyond, n), replace=False)
+        x[idx] = width + 20
+        y[idx[::2]] = height + 5
+    return Events(x, y, t, rng.random(n) < 0.5)
+
+
+def rows(x, y, t, p) -> np.ndarray:
+    """MVSEC event rows ``[x, y, t, p]`` float64."""
+    return np.stack([np.asarray(v, np.float64) for v in (x, y, t, p)], axis=1)
+
+
+def random_rows(rng: np.random.Generator, n: int, t0: float, t1: float,
+                width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT) -> np.ndarray:
+    """Sorted random events (times as MVSEC's ``to_sec()`` of int64 ns)."""
+    t_ns = np.sort(rng.integers(int(t0 * 1e9), int(t1 * 1e9), n))
+    return rows(rng.integers(0, width, n), rng.integers(0, height, n), ns_to_seconds(t_ns),
+                rng.choice([-1.0, 1.0], n))
+
+
+def write_data(path, left: np.ndarray, right: np.ndarray, chunks=None) -> str:
+    """Write an MVSEC-layout ``NAME_data.hdf5`` with the given event rows."""
+    with h5py.File(path, 'w') as f:
+        f.create_dataset(EVENTS_KEY.format(side='left'), data=left, chunks=chunks)
+        f.create_dataset(EVENTS_KEY.format(side='right'), data=right, chunks=chunks)
+    return str(path)
+
+
+def write_gt(path, depth: np.ndarray, ts: np.ndarray) -> str:
+    """Write an MVSEC-layout ``NAME_gt.hdf5`` with left rectified depth and its timestamps."""
+    with h5py.File(path, 'w') as f:
+        f[DEPTH_KEY] = np.asarray(depth, np.float32)
+        f[DEPTH_TS_KEY] = np.asarray(ts, np.float64)
+    return str(path)
+
+
+def write_tensors(path, n: int = 3, h: int = 2, w: int = 3, attrs: dict | None = None):
+    """A valid tiny tensors file with recognisable contents."""
+    with TensorsWriter(path, n, h, w) as tw:
+        tw.inputs[:] = np.arange(n * 4 * h * w, dtype=np.uint16).reshape(n, 4, h, w)
+        tw.depth[:] = np.linspace(1, 2, n * h * w, dtype=np.float32).reshape(n, h, w)
+        tw.timestamps[:] = 10.0 + 0.05 * np.arange(n)
+        tw.frame_indices[:] = np.arange(n) + 5
+        tw.set_attrs({'sequence': 'x', 'crop_requested': [5, 5 + n], 'note': None,
+                      **(attrs or {})})
+        tw.commit()
+    return path
