@@ -76,8 +76,8 @@ def test_codecs_event_type_and_windowing_import_neither_rclpy_nor_torch(sub):
         assert not bad, f'{path} imports {bad}'
 
 
-def test_depth_rule_and_metrics_are_numpy_only():
-    for path in (PACKAGE / 'nn' / 'depth.py', PACKAGE / 'nn' / 'metrics.py'):
+def test_depth_rule_metrics_and_geometry_are_numpy_only():
+    for path in (PACKAGE / 'nn' / name for name in ('depth.py', 'metrics.py', 'geometry.py')):
         assert 'torch' not in {n.split('.')[0] for n in imports(path)}, path
 
 

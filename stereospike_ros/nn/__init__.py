@@ -1,2 +1,2 @@
-"""Count tensors -> depth: the StereoSpike network, checkpoints, inference, loss, metrics and
-the one depth-validity rule."""
+"""Count tensors -> depth: the StereoSpike network, checkpoints, inference, loss, metrics, the one
+depth-validity rule and the stereo geometry (depth -> disparity, points)."""

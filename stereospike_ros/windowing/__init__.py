@@ -1,2 +1,2 @@
-"""Events -> time windows -> count tensors: the time-order policy, the reference (offline)
-window grid, the live stereo windower and the one rectify-and-bin implementation."""
+"""Events -> time windows -> count tensors: the reference (offline) window grid, the live stereo
+windower (it only cuts) and the one rectify-and-bin implementation. No rclpy, no torch."""
