@@ -23,7 +23,7 @@ import numpy as np
 
 from stereospike_ros.io import atomic
 from stereospike_ros.io.calibration import load_calibration
-from stereospike_ros.io.events import NS_PER_S, Events, ns_to_seconds
+from stereospike_ros.io.events import NS_PER_S, Events, ns_to_seconds, seconds_to_ns
 from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
 from stereospike_ros.nn import metrics
 from stereospike_ros.nn.depth import valid_mask
@@ -61,9 +61,7 @@ def ros_environment() -> dict:
     """Localhost discovery on a demo domain id, for this process and the node and player."""
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(1, 100)))
-    env = dict(os.environ)
-    env['PYTHONPATH'] = str(ROOT) + os.pathsep + env.get('PYTHONPATH', '')
-    return env
+    return dict(os.environ)
 
 
 class DepthCollector:
@@ -172,7 +170,7 @@ def left_event_images(paths: dict, stamps_ns: list[int], window_s: float) -> lis
 def evaluate(paths: dict, depth: dict[int, np.ndarray]) -> tuple[list[dict], list, dict]:
     """Match each published map to the ground truth frame of its stamp and compute metrics."""
     gt = MvsecGroundTruth(paths['gt'])
-    gt_ns = np.rint(gt.timestamps * 1e9).astype(np.int64)
+    gt_ns = seconds_to_ns(gt.timestamps)
     rows, frames = [], []
     all_gt = gt.depth(slice(None))
     constant = float(all_gt[valid_mask(all_gt)].mean())   # the constant-depth baseline

@@ -27,11 +27,11 @@ def test_streaming_chunks_and_time_range(tmp_path):
         on = np.concatenate([c.on for c in got])
         np.testing.assert_array_equal(on, left[a:b, 3] == 1)
         assert sum(c.drops['read'] for c in got) == b - a
-        # events() gives Events whose seconds are bit-identical to the stored floats
-        ev = list(mv.events('right', chunk=100))
-        assert all(len(e) <= 100 for e, _ in ev)
-        np.testing.assert_array_equal(np.concatenate([e.seconds for e, _ in ev]), right[:, 2])
-        assert ev[0][0].x.dtype == np.uint16 and ev[0][0].p.dtype == bool
+        # as Events (int64 ns), the seconds are bit-identical to the stored floats
+        ev = [c.to_events() for c in mv.chunks('right', chunk=100)]
+        assert all(len(e) <= 100 for e in ev)
+        np.testing.assert_array_equal(np.concatenate([e.seconds for e in ev]), right[:, 2])
+        assert ev[0].x.dtype == np.uint16 and ev[0].p.dtype == bool
 
 
 def test_invalid_coordinates_dropped_and_counted(tmp_path):

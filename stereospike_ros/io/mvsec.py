@@ -195,12 +195,6 @@ class MvsecData:
             # every yielded array is new: nothing aliases the reused buffers
             yield MvsecChunk(x.astype(np.uint16), y.astype(np.uint16), t.copy(), p == 1, drops)
 
-    def events(self, side: str, start_s: float | None = None, stop_s: float | None = None,
-               chunk: int = 1_000_000) -> Iterator[tuple[Events, dict]]:
-        """Valid events of one camera as ``(Events, drop counts)`` chunks, in file order."""
-        for c in self.chunks(side, start_s, stop_s, chunk):
-            yield c.to_events(), c.drops
-
 
 class MvsecGroundTruth:
     """Reader of an MVSEC ``NAME_gt.hdf5`` file's left rectified depth (float32 m, NaN unknown)."""

@@ -103,7 +103,6 @@ class Predictor:
     def predict(self, counts: np.ndarray) -> np.ndarray:
         """Depth in metres as float32 numpy, (H,W) for one window or (B,H,W) for a batch."""
         x, single = self._to_tensor(counts)
-        with self._lock, torch.inference_mode():
-            depth = self.model.forward(x).depths[-1]
-            out = depth.float().cpu().numpy()
+        with self._lock:
+            out = self.model.predict(x).float().cpu().numpy()
         return out[0] if single else out

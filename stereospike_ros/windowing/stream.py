@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from stereospike_ros.io.events import Events
+from stereospike_ros.io.events import NS_PER_S, Events
 
 SIDES = ('left', 'right')
 
@@ -64,7 +64,7 @@ class StreamConfig:
     @property
     def period_ns(self) -> int:
         """Grid step between window ends in ns."""
-        return int(round(1e9 / self.rate_hz))
+        return int(round(NS_PER_S / self.rate_hz))
 
     @property
     def horizon_ns(self) -> int:
