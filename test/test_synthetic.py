@@ -11,6 +11,7 @@ from stereospike_ros.offline import synthetic as syn
 from stereospike_ros.io.events import ns_to_seconds, seconds_to_ns
 from support import ROOT
 
+pytestmark = pytest.mark.slow      # every test renders a synthetic sequence
 ROOM = syn.SyntheticConfig(seconds=0.12, seed=1, name='room')
 WALL = syn.SyntheticConfig(seconds=0.1, seed=2, name='wall', scene='wall', wall_depth=1.0,
                            noise_rate_hz=0.0)
@@ -91,7 +92,6 @@ def test_depth_ground_truth(room):
         assert nan.mean() < 0.5
 
 
-@pytest.mark.slow
 def test_deterministic_per_seed(room, tmp_path):
     again = syn.generate(tmp_path / 'a', ROOM)
     for key in ('data', 'gt'):
@@ -163,7 +163,6 @@ def test_bags_match_hdf5(tmp_path):
                                       gt['davis/left/depth_image_rect'])
 
 
-@pytest.mark.slow
 def test_cli_and_bad_config(tmp_path):
     out = tmp_path / 'cli'
     cmd = [sys.executable, str(ROOT / 'train' / 'synthesize.py'), '--out', str(out),
