@@ -19,6 +19,8 @@ from typing import Optional, Union
 
 import numpy as np
 from rosbags.highlevel import AnyReader
+from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
+                                QosTime)
 from rosbags.rosbag1 import Writer as Writer1
 from rosbags.rosbag2 import StoragePlugin, Writer as Writer2
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -38,6 +40,7 @@ IMAGE_TYPE = 'sensor_msgs/msg/Image'
 FORMATS = ('ros1', 'sqlite3', 'mcap')
 #: Bag files by suffix: a ROS 1 bag, or the storage file of a ROS 2 bag given alone.
 BAG_SUFFIXES = ('.bag', '.db3', '.mcap')
+RELIABILITIES = ('reliable', 'best_effort')
 #: rosbag2 format version written: 8 is the newest that ROS 2 Humble reads.
 ROSBAG2_VERSION = 8
 
@@ -169,6 +172,34 @@ def topic_types(path: PathLike) -> dict[str, str]:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
+def offered_reliability(path: PathLike) -> dict[str, Optional[str]]:
+    """Per topic, the reliability its recorded publishers offered: 'reliable', 'best_effort'
+    (any of them best effort), or None where the bag does not say (ROS 1, old ROS 2 bags)."""
+    out: dict[str, Optional[str]] = {}
+    with _open_reader(path) as reader:
+        for conn in reader.connections:
+            profiles = list(getattr(conn.ext, 'offered_qos_profiles', None) or [])
+            seen = {p.reliability for p in profiles}
+            if QosReliability.BEST_EFFORT in seen:
+                found = 'best_effort'
+            elif QosReliability.RELIABLE in seen:
+                found = 'reliable'
+            else:
+                found = None
+            if out.get(conn.topic) != 'best_effort':
+                out[conn.topic] = found or out.get(conn.topic)
+    return out
+
+
+def _offered_qos(reliability: str) -> Qos:
+    """The offered QoS profile a recorder stores for a volatile KEEP_LAST publisher."""
+    never = QosTime(9223372036, 854775807)      # rosbag2's "infinite" duration
+    return Qos(QosHistory.KEEP_LAST, 1000,
+               QosReliability.RELIABLE if reliability == 'reliable'
+               else QosReliability.BEST_EFFORT,
+               QosDurability.VOLATILE, never, never, QosLiveliness.AUTOMATIC, never, False)
+
+
 def iter_event_messages(path: PathLike, topic: str) -> Iterator[tuple[int, EventArrayMsg]]:
     """Yield ``(record time ns, EventArrayMsg)`` of a dvs_msgs/EventArray topic in bag order."""
     with _open_reader(path) as reader:
@@ -287,10 +318,19 @@ class EventBagWriter:
     a temporary sibling folder, then moved into place by :func:`atomic.move_into_place`).
     """
 
-    def __init__(self, path: PathLike, fmt: str, *, overwrite: bool = False) -> None:
-        """Check the target; ROS 1 bags must end in ``.bag`` and ROS 2 bag folders must not."""
+    def __init__(self, path: PathLike, fmt: str, *, overwrite: bool = False,
+                 reliability: Optional[str] = None) -> None:
+        """Check the target; ROS 1 bags must end in ``.bag`` and ROS 2 bag folders must not.
+
+        ``reliability`` ('reliable' / 'best_effort', ROS 2 only) is stored as every topic's
+        offered QoS, as rosbag2 records its publishers' (the player publishes with it).
+        """
         if fmt not in FORMATS:
             raise BagError(f'{path}: unknown bag format {fmt!r}, expected one of {FORMATS}')
+        if reliability is not None and (reliability not in RELIABILITIES or fmt == 'ros1'):
+            raise BagError(f'{path}: reliability {reliability!r}: expected one of '
+                           f'{RELIABILITIES}, in a ROS 2 bag')
+        self.reliability = reliability
         try:
             self.path = Path(os.fspath(path))
         except TypeError:
@@ -341,7 +381,9 @@ class EventBagWriter:
                 raise BagError(f'{self.path}: topic {topic} already has type {have[0]}, '
                                f'cannot write {msgtype}')
             return have[1]
-        conn = self._writer.add_connection(topic, msgtype, typestore=self._store)
+        extra = {} if self.reliability is None else {
+            'offered_qos_profiles': [_offered_qos(self.reliability)]}
+        conn = self._writer.add_connection(topic, msgtype, typestore=self._store, **extra)
         self._connections[topic] = (msgtype, conn)
         return conn
 

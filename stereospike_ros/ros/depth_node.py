@@ -1,11 +1,12 @@
 """ROS 2 node ``stereospike_depth``: two DAVIS event streams in, dense metric depth out.
 
-Callbacks only decode the raw CDR bytes (numpy views, ``wire.decode_cdr_event_array``) and append
-to the live windower (``stream.py``). A windowing thread cuts, rectifies and bins windows into a
-one-slot mailbox (latest window wins); an inference thread runs the model and publishes the
-outputs of ``ros/outputs.py`` (depth/image, depth/camera_info, right/camera_info,
-depth/disparity, optionally depth/points and depth/colorized), all stamped with the window end
-in sensor time. /diagnostics at 1 Hz.
+Callbacks only decode the raw CDR bytes (numpy views; ``event_input.py`` holds the subscriptions,
+whose message type and reliability follow the publishers found) and append to the live
+windower (``stream.py``). A windowing thread cuts, rectifies and bins windows into a one-slot
+mailbox (latest window wins); an inference thread runs the model and publishes the outputs of
+``ros/outputs.py`` (depth/image, depth/camera_info, right/camera_info, depth/disparity,
+optionally depth/points and depth/colorized), all stamped with the window end in sensor time.
+/diagnostics at 1 Hz.
 Run: ``ros2 run stereospike depth_node`` or ``python -m stereospike_ros.depth_node``.
 """
 from __future__ import annotations
@@ -23,18 +24,16 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from dvs_msgs.msg import EventArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from stereospike_ros.io import wire
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.nn.geometry import GeometryError, StereoGeometry, coverage_window
-from stereospike_ros.ros import outputs
+from stereospike_ros.ros import dds, event_input, outputs
 from stereospike_ros.windowing import encoding
 from stereospike_ros.windowing.encoding import ROUNDING_MODES
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
@@ -89,9 +88,13 @@ PARAMETERS: dict[str, _Param] = {
                                 'stream (bag loop, driver restart)', 0.001, 3_600_000.0,
                                 dynamic=True),
     'qos_depth': _Param(100, 'History depth of the event subscriptions', 1, 100_000),
-    'input_reliability': _Param('best_effort', 'Event subscription reliability (best_effort '
-                                'matches reliable and best-effort publishers)',
-                                choices=('best_effort', 'reliable')),
+    'input_reliability': _Param('auto', 'Event subscription reliability: auto = reliable when '
+                                'every publisher offers it (bag players: nothing lost), else '
+                                'best_effort (drivers)', choices=('auto', 'reliable',
+                                                                  'best_effort')),
+    'event_type': _Param('auto', 'Event message type: auto = what the publishers offer, dvs = '
+                         'dvs_msgs/EventArray, event_packet = event_camera_msgs/EventPacket',
+                         choices=('auto', 'dvs', 'event_packet')),
     'output_reliability': _Param('reliable', 'Depth publishers reliability',
                                  choices=('reliable', 'best_effort')),
     'frame_id': _Param('davis_left_optical_frame', 'frame_id of the depth outputs (rectified '
@@ -126,6 +129,10 @@ PARAMETERS: dict[str, _Param] = {
 }
 STREAM_PARAMS = ('window_ms', 'rate_hz', 'max_wait_ms', 'max_events_per_window',
                  'time_jump_back_ms')
+#: Counters (prefixes) whose growth turns /diagnostics to WARN 'dropping input'.
+PROBLEM_COUNTERS = ('dropped_', 'malformed_', 'windows_timeout_', 'encode_beyond', 'worker_',
+                    'callback_errors_', 'messages_lost_', 'unsupported_type_',
+                    'incompatible_publishers_')
 
 
 def _descriptor(name: str, spec: _Param) -> ParameterDescriptor:
@@ -214,7 +221,6 @@ class DepthNode(Node):
         self._counts_lock = threading.Lock()
         self._lat_infer = _Latency()
         self._lat_e2e = _Latency()
-        self._warned_size = False
         self._setup_geometry()
         self._setup_model()
         self.windower = StereoWindower(stream_config, log=lambda m: self.get_logger().warning(m))
@@ -226,16 +232,15 @@ class DepthNode(Node):
         self.pubs = {topic: self.create_publisher(outputs.TOPICS[topic][0], topic, out_qos)
                      for topic in outputs.OutputSettings.from_params(self.p).topics()}
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        in_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(self.p['qos_depth']),
-                            reliability=ReliabilityPolicy.BEST_EFFORT
-                            if self.p['input_reliability'] == 'best_effort'
-                            else ReliabilityPolicy.RELIABLE)
-        self.sub_left = self.create_subscription(
-            EventArray, 'left/events', lambda data: self._on_events('left', data), in_qos,
-            raw=True)
-        self.sub_right = self.create_subscription(
-            EventArray, 'right/events', lambda data: self._on_events('right', data), in_qos,
-            raw=True)
+        try:
+            self.inputs = {side: event_input.EventInput(
+                self, side, f'{side}/events', self._on_events, self._count,
+                event_type=self.p['event_type'], reliability=self.p['input_reliability'],
+                depth=self.p['qos_depth'], width=self.width, height=self.height)
+                for side in ('left', 'right')}
+        except event_input.InputConfigError as exc:
+            raise NodeConfigError(f'parameter {exc}') from exc
+        self.input_timer = self.create_timer(event_input.REFRESH_PERIOD_S, self._refresh_inputs)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.add_post_set_parameters_callback(self._after_set_parameters)
         self._mailbox = LatestMailbox()
@@ -252,7 +257,9 @@ class DepthNode(Node):
         self.get_logger().info(
             f'ready: {self.width}x{self.height}, windows {self.p["window_ms"]:g} ms at '
             f'{self.p["rate_hz"]:g} Hz, model on {self.predictor.device}, subscribed to '
-            f'{self.sub_left.topic_name} and {self.sub_right.topic_name}')
+            f'{self.inputs["left"].topic} and {self.inputs["right"].topic} (type '
+            f'{self.p["event_type"]}, reliability {self.p["input_reliability"]}), Fast DDS '
+            f'profile {os.environ.get(dds.PROFILE_ENV) or "none (defaults)"}')
 
     # ---------------------------------------------------------------- set-up
     @staticmethod
@@ -366,23 +373,19 @@ class DepthNode(Node):
         return out
 
     # ---------------------------------------------------------------- callbacks
-    def _on_events(self, side: str, data: bytes) -> None:
-        wall = time.monotonic()
+    def _refresh_inputs(self) -> None:
+        for inp in self.inputs.values():
+            try:
+                inp.refresh()
+            except Exception as exc:  # a graph query or re-subscription failed: keep going
+                self._count(f'callback_errors_{inp.side}')
+                self.get_logger().error(f'{inp.topic}: cannot match its publishers: {exc!r}',
+                                        throttle_duration_sec=5.0)
+
+    def _on_events(self, side: str, events, stamp_ns: int | None, wall: float) -> None:
+        """One decoded message of camera ``side`` (called by its EventInput)."""
         try:
-            msg = wire.decode_cdr_event_array(data)
-        except wire.WireError as exc:
-            self._count(f'malformed_{side}')
-            self.get_logger().warning(f'{side}/events: dropped a malformed message: {exc}',
-                                      throttle_duration_sec=5.0)
-            return
-        if (msg.width, msg.height) != (self.width, self.height) and msg.width and msg.height \
-                and not self._warned_size:
-            self._warned_size = True
-            self.get_logger().warning(
-                f'{side}/events: messages say {msg.width}x{msg.height}, the node expects '
-                f'{self.width}x{self.height}; events beyond the sensor are dropped and counted')
-        try:
-            self.windower.add(side, msg.events, msg.stamp_ns, wall)
+            self.windower.add(side, events, stamp_ns, wall)
         except Exception as exc:  # never let one message stop the executor
             self._count(f'callback_errors_{side}')
             self.get_logger().error(f'{side}/events: message dropped: {exc!r}',
@@ -461,10 +464,7 @@ class DepthNode(Node):
         e50, e95 = self._lat_e2e.percentiles_ms()
         values.update({'inference_latency_p50_ms': p50, 'inference_latency_p95_ms': p95,
                        'end_to_end_latency_p50_ms': e50, 'end_to_end_latency_p95_ms': e95})
-        problems = sorted(k for k in counts if (k.startswith(('dropped_', 'malformed_',
-                                                              'windows_timeout_',
-                                                              'encode_beyond', 'worker_',
-                                                              'callback_errors_'))
+        problems = sorted(k for k in counts if (k.startswith(PROBLEM_COUNTERS)
                                                 and counts[k] != last.get(k, 0)))
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: pipeline',
                                   hardware_id='davis_stereo')
@@ -480,6 +480,8 @@ class DepthNode(Node):
         else:
             status.level, status.message = DiagnosticStatus.OK, 'ok'
         merged = {**{k: float(v) for k, v in values.items()}, **counts}
+        for inp in self.inputs.values():
+            merged.update(inp.describe())
         status.values = [KeyValue(key=k, value=(f'{v:.3f}' if isinstance(v, float) else str(v)))
                          for k, v in sorted(merged.items())]
         msg = DiagnosticArray(status=[status])
@@ -499,6 +501,7 @@ class DepthNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Console script ``depth_node``: run the node until shutdown; exit 2 on bad parameters."""
     from rclpy.exceptions import ParameterException
+    dds.use_large_data_profile()     # before rclpy.init: Fast DDS reads it then
     rclpy.init(args=args)
     node = None
     try:

@@ -1,11 +1,13 @@
 """Bag player for event topics: republish a ROS 1 or ROS 2 bag at its recorded timing.
 
 ``python -m stereospike_ros.play BAG [--rate R] [--loop] [--start-offset S] [--topics ...]
-[--depth] [--remap from:=to]`` (console script ``play_bag``). Event messages are forwarded as raw
-CDR bytes (``publisher.publish(bytes)``); ROS 1 bytes are converted with
+[--depth] [--remap from:=to] [--reliability R]`` (console script ``play_bag``). Event messages
+are forwarded as raw CDR bytes (``publisher.publish(bytes)``); ROS 1 bytes are converted with
 ``wire.ros1_to_cdr_event_array``; no message object is ever built per event. Depth images
 (``--depth``) are republished as sensor_msgs/Image. Header stamps are forwarded unchanged, so a
 looped bag makes sensor time go back (the depth node resets, as it does for ``ros2 bag play -l``).
+Each topic is published with the reliability its publishers offered when the bag was recorded
+(reliable where the bag does not say, e.g. ROS 1 bags); ``--reliability`` overrides it.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from tqdm import tqdm
 from stereospike_ros.io import bags, wire
 from stereospike_ros.io.events import NS_PER_S
 from stereospike_ros.io.mvsec import MVSEC_TOPICS
+from stereospike_ros.ros import dds
+
+RECORDED = 'recorded'
 
 
 class PlayError(ValueError):
@@ -45,6 +50,7 @@ class PlayOptions:
     qos_depth: int = 100
     wait_for_subscribers: float = 0.0
     progress: bool = True
+    reliability: str = RECORDED     # or one of bags.RELIABILITIES for every topic
 
     def validate(self) -> None:
         """Refuse values the player cannot use."""
@@ -56,6 +62,15 @@ class PlayOptions:
             raise PlayError('no topics to play')
         if self.qos_depth < 1 or self.loops < 0 or self.wait_for_subscribers < 0:
             raise PlayError('--qos-depth must be >= 1, --loops and --wait-for-subscribers >= 0')
+        if self.reliability not in (RECORDED,) + bags.RELIABILITIES:
+            raise PlayError(f'--reliability must be one of {RECORDED}, '
+                            f'{", ".join(bags.RELIABILITIES)}; got {self.reliability!r}')
+
+    def reliability_of(self, offered: dict) -> dict:
+        """Per topic to play: the reliability to publish with (``offered``: recorded QoS)."""
+        if self.reliability != RECORDED:
+            return {topic: self.reliability for topic in self.topics}
+        return {topic: offered.get(topic) or 'reliable' for topic in self.topics}
 
 
 def parse_remap(items: list[str]) -> dict:
@@ -110,11 +125,14 @@ def play(node: Node, options: PlayOptions, stop: threading.Event | None = None) 
     if missing:
         raise PlayError(f'{options.bag}: topics not in bag: {", ".join(missing)} '
                         f'(bag has {", ".join(sorted(types))})')
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=options.qos_depth,
-                     reliability=ReliabilityPolicy.RELIABLE)
+    reliability = options.reliability_of(
+        bags.offered_reliability(options.bag) if options.reliability == RECORDED else {})
     converters, publishers = {}, {}
     for topic in options.topics:
         converters[topic] = _Converter(types[topic], topic, options.bag)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=options.qos_depth,
+                         reliability=ReliabilityPolicy.RELIABLE
+                         if reliability[topic] == 'reliable' else ReliabilityPolicy.BEST_EFFORT)
         publishers[topic] = node.create_publisher(converters[topic].ros_type,
                                                   options.remap.get(topic, topic), qos)
     if options.wait_for_subscribers > 0:
@@ -122,7 +140,8 @@ def play(node: Node, options: PlayOptions, stop: threading.Event | None = None) 
         while time.monotonic() < deadline and not stop.is_set() and \
                 any(p.get_subscription_count() == 0 for p in publishers.values()):
             time.sleep(0.02)
-    counts = {'messages': 0, 'bytes': 0, 'loops': 0, 'late_ms_max': 0.0}
+    counts = {'messages': 0, 'bytes': 0, 'loops': 0, 'late_ms_max': 0.0,
+              'reliability': reliability}
     bar = tqdm(desc=f'play {options.bag}', unit='msg', disable=not options.progress,
                file=sys.stderr)
     try:
@@ -185,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--remap', action='append', default=[], metavar='FROM:=TO',
                     help='publish topic FROM as TO (repeatable)')
     ap.add_argument('--qos-depth', type=int, default=100, help='publisher history depth')
+    ap.add_argument('--reliability', choices=(RECORDED,) + bags.RELIABILITIES,
+                    default=RECORDED,
+                    help='publisher reliability (default: as recorded in the bag; reliable '
+                         'where it does not say, e.g. ROS 1 bags)')
     ap.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='S',
                     help='wait up to S seconds until every topic has a subscriber')
     ap.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -207,17 +230,20 @@ def main(argv: list[str] | None = None) -> int:
                               loops=args.loops, start_offset=args.start_offset,
                               remap=parse_remap(args.remap), qos_depth=args.qos_depth,
                               wait_for_subscribers=args.wait_for_subscribers,
-                              progress=not args.quiet)
+                              progress=not args.quiet, reliability=args.reliability)
         options.validate()
     except PlayError as exc:
         print(f'play_bag: {exc}', file=sys.stderr)
         return 2
+    dds.use_large_data_profile()     # before rclpy.init: best-effort large messages need it
     rclpy.init(args=ros_args)
     node = rclpy.create_node('stereospike_player')
     try:
         counts = play(node, options)
         print(f'play_bag: published {counts["messages"]} messages in {counts["loops"]} '
-              f'pass(es)', file=sys.stderr)
+              f'pass(es); reliability: '
+              + ', '.join(f'{t} {r}' for t, r in counts['reliability'].items()),
+              file=sys.stderr)
         return 0
     except (PlayError, bags.BagError) as exc:
         print(f'play_bag: {exc}', file=sys.stderr)
