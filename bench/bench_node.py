@@ -127,9 +127,10 @@ def _serve(args) -> int:
                  Parameter('rate_hz', value=args.rate_hz)]
     node = DepthNode(namespace=args.ns, parameter_overrides=overrides)
     if args.serve == 'typed':
-        node.destroy_subscription(node.sub_left)
-        node.destroy_subscription(node.sub_right)
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+        node.destroy_timer(node.input_timer)
+        for inp in node.inputs.values():
+            node.destroy_subscription(inp.subscription)
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)   # as auto matches
 
         def callback(side):
             def on_msg(msg):
@@ -138,9 +139,8 @@ def _serve(args) -> int:
                 node.windower.add(side, events, stamp, wall)
                 node._wake.set()
             return on_msg
-        node.sub_left = node.create_subscription(EventArray, 'left/events', callback('left'), qos)
-        node.sub_right = node.create_subscription(EventArray, 'right/events', callback('right'),
-                                                  qos)
+        node.typed_subs = [node.create_subscription(EventArray, f'{side}/events', callback(side),
+                                                    qos) for side in ('left', 'right')]
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

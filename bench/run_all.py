@@ -18,7 +18,7 @@ from stereospike_ros.io import atomic
 HERE = Path(__file__).resolve().parent
 
 BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node',
-           'bench_outputs']
+           'bench_outputs', 'bench_live']
 
 
 def machine_description() -> str:

@@ -217,7 +217,8 @@ def test_parameters_are_validated_at_runtime(main_node):
                                         ('window_ms:=-5.0', 'window_ms'),
                                         ('device:=gpu', 'device'),
                                         ('rounding:=nearest', 'rounding'),
-                                        ('depth_min_m:=200.0', 'depth_min_m')])
+                                        ('depth_min_m:=200.0', 'depth_min_m'),
+                                        ('event_type:=evt3', 'event_type')])
 def test_invalid_parameters_refused_at_start(tmp_path, param, word):
     node = NodeProcess(tmp_path, f'/t{os.getpid()}bad', '/nonexistent.pt', param)
     try:

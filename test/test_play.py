@@ -24,12 +24,16 @@ LEFT, RIGHT, DEPTH = (MVSEC_TOPICS[k] for k in ('left_events', 'right_events', '
 SW, SH = 128, 96            # a small sensor keeps the node's inference fast
 
 
-def write_bag(path, fmt, seconds=1.0, step_ms=10, depth=False, width=SW, height=SH):
-    """A stereo event bag (record time = stamp = end of each message's span); returns streams."""
+def write_bag(path, fmt, seconds=1.0, step_ms=10, depth=False, width=SW, height=SH,
+              reliability=None):
+    """A stereo event bag (record time = stamp = end of each message's span); returns streams.
+
+    ``reliability``: the offered QoS recorded for every topic (ROS 2 bags).
+    """
     stop = T0 + int(seconds * 1000) * MS
     streams = {LEFT: make_events(T0, stop, 20_000, 11, width=width, height=height),
                RIGHT: make_events(T0, stop, 20_000, 12, width=width, height=height)}
-    with bags.EventBagWriter(path, fmt) as writer:
+    with bags.EventBagWriter(path, fmt, reliability=reliability) as writer:
         for lo in range(T0, stop, step_ms * MS):
             stamp = lo + step_ms * MS
             for topic, ev in streams.items():
@@ -119,11 +123,41 @@ def test_player_refuses_bad_arguments(tmp_path):
     assert proc.returncode == 2 and '/nope' in proc.stderr
 
 
+def test_player_publishes_the_recorded_reliability_unless_told(tmp_path):
+    best, ros1 = tmp_path / 'best_effort', tmp_path / 'old.bag'
+    write_bag(best, 'sqlite3', seconds=0.02, reliability='best_effort')
+    write_bag(ros1, 'ros1', seconds=0.02)
+    assert bags.offered_reliability(best) == {LEFT: 'best_effort', RIGHT: 'best_effort'}
+    assert bags.offered_reliability(ros1) == {LEFT: None, RIGHT: None}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        for k, (bag, override, expected) in enumerate((
+                (best, play.RECORDED, 'best_effort'), (ros1, play.RECORDED, 'reliable'),
+                (best, 'reliable', 'reliable'), (ros1, 'best_effort', 'best_effort'))):
+            pnode = rclpy.create_node(f'player{k}', context=context)
+            ns = f'/t{os.getpid()}qos{k}'
+            opts = play.PlayOptions(str(bag), rate=10.0, progress=False, reliability=override,
+                                    remap={t: ns + t for t in (LEFT, RIGHT)})
+            counts = play.play(pnode, opts)
+            assert counts['reliability'] == {LEFT: expected, RIGHT: expected}
+            offered = pnode.get_publishers_info_by_topic(ns + LEFT)
+            assert [i.qos_profile.reliability for i in offered] == [
+                getattr(ReliabilityPolicy, expected.upper())]
+            pnode.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+    with pytest.raises(play.PlayError, match='reliability'):
+        play.PlayOptions('x', reliability='sometimes').validate()
+
+
 @pytest.mark.slow
 def test_bags_played_into_the_node_give_one_depth_per_window(tmp_path, tiny_checkpoint):
     ros2_bag, ros1_bag = tmp_path / 'seq_ros2', tmp_path / 'seq.bag'
+    best_effort_bag = tmp_path / 'seq_best_effort'
     write_bag(ros2_bag, 'sqlite3')
     write_bag(ros1_bag, 'ros1')
+    write_bag(best_effort_bag, 'mcap', reliability='best_effort')   # a driver's recording
     ns = f'/t{os.getpid()}play'
     node = NodeProcess(tmp_path, ns, tiny_checkpoint, 'rate_hz:=10.0', f'width:={SW}',
                        f'height:={SH}')
@@ -134,7 +168,9 @@ def test_bags_played_into_the_node_give_one_depth_per_window(tmp_path, tiny_chec
         ros.wait_subscribed()
         remap = ['--remap', f'{LEFT}:={ns}/left/events', '--remap', f'{RIGHT}:={ns}/right/events']
         expected = list(range(T0 - 7 * MS + 100 * MS, T0 + 1000 * MS + 1, 100 * MS))
-        for bag, extra, passes in ((ros2_bag, ['--loop', '--loops', '2'], 2), (ros1_bag, [], 1)):
+        # The node matches either: reliable players, then a best-effort one.
+        for bag, extra, passes in ((ros2_bag, ['--loop', '--loops', '2'], 2), (ros1_bag, [], 1),
+                                   (best_effort_bag, [], 1)):
             before = len(ros.depth)
             subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(bag), '--quiet',
                             '--wait-for-subscribers', '20'] + remap + extra,
@@ -151,7 +187,8 @@ def test_bags_played_into_the_node_give_one_depth_per_window(tmp_path, tiny_chec
                          f'the discarded window to be counted ({stamps})')
             else:
                 assert stamps == expected * passes, (bag.name, stamps)
-        assert ros.counter('resets') == 2            # each replay of the bag's time is a reset
+        assert ros.counter('resets') == 3            # each replay of the bag's time is a reset
+        assert 'dvs best_effort (was dvs reliable)' in node.log()
         assert ros.counter('malformed_left') == 0
         assert all((m.width, m.height) == (SW, SH) for m in ros.depth)
     finally:

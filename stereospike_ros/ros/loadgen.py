@@ -28,6 +28,8 @@ from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Eve
 SIDES = ('left', 'right')
 #: Node counters that tell what happened to the messages (per camera, ``{key}_{side}``).
 COUNTERS = ('messages', 'malformed', 'messages_lost_rmw', 'messages_lost_seq')
+#: Node counters of both cameras together.
+TOTALS = ('windows_published',)
 T0_NS = 1_500_000_000 * NS_PER_S    # MVSEC-like absolute sensor time
 
 
@@ -76,6 +78,7 @@ class LoadReport:
     rate_hz: float = 0.0
     late_ms_max: float = 0.0
     node: dict = field(default_factory=dict)    # counter deltas, e.g. messages_left
+    inputs: dict = field(default_factory=dict)  # the node's subscriptions at the end, per side
 
     def received(self, side: str) -> int:
         """Messages of camera ``side`` the node decoded (needs ``node``)."""
@@ -122,7 +125,14 @@ class _DiagnosticsWatch:
         """Integer counters of the latest message (0 for counters not reported yet)."""
         with self._cond:
             values = dict(self.values or {})
-        return {f'{k}_{s}': int(values.get(f'{k}_{s}', 0)) for k in COUNTERS for s in SIDES}
+        keys = [f'{k}_{s}' for k in COUNTERS for s in SIDES] + list(TOTALS)
+        return {k: int(values.get(k, 0)) for k in keys}
+
+    def inputs(self) -> dict:
+        """The node's event subscriptions (type and reliability) per camera."""
+        with self._cond:
+            values = dict(self.values or {})
+        return {s: values.get(f'input_{s}', '') for s in SIDES}
 
     def wait_update(self, after: int, timeout: float) -> bool:
         """Wait until more than ``after`` updates arrived; False on timeout."""
@@ -183,6 +193,7 @@ def run_load(cfg: LoadConfig, context=None) -> LoadReport:
                 report.late_ms_max = max(report.late_ms_max, -delay * 1e3)
         if watch is not None:
             report.node = _settle(watch, before, report.published, cfg.settle_s)
+            report.inputs = watch.inputs()
         return report
     finally:
         running = False

@@ -67,12 +67,14 @@ def cdr(events: Events, stamp_ns: int, width: int = SENSOR_WIDTH,
 class NodeProcess:
     """``python -m stereospike_ros.depth_node`` in namespace ``ns``; always cleaned up."""
 
-    def __init__(self, log_dir, ns: str, checkpoint: str, *params: str) -> None:
+    def __init__(self, log_dir, ns: str, checkpoint: str | None, *params: str) -> None:
         self.ns = ns
         self.log_path = Path(log_dir) / f'node{ns.replace("/", "_")}.log'
         cmd = [sys.executable, '-m', 'stereospike_ros.depth_node', '--ros-args',
                '--params-file', str(ROOT / 'config' / 'depth.yaml'),
-               '-p', f'checkpoint:={checkpoint}', '-p', 'device:=cpu', '-r', f'__ns:={ns}']
+               '-p', 'device:=cpu', '-r', f'__ns:={ns}']
+        if checkpoint is not None:              # None: the node's default (shipped) model
+            cmd += ['-p', f'checkpoint:={checkpoint}']
         for p in params:
             cmd += ['-p', p]
         self._log = open(self.log_path, 'w')
