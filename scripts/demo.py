@@ -28,6 +28,7 @@ from stereospike_ros.io.mvsec import MvsecData, MvsecGroundTruth
 from stereospike_ros.nn import metrics
 from stereospike_ros.nn.depth import valid_mask
 from stereospike_ros.offline.synthetic import SyntheticConfig, generate
+from stereospike_ros.ros import dds
 from stereospike_ros.windowing.encoding import Rectifier, encode_window
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def ros_environment() -> dict:
-    """Localhost discovery on a demo domain id, for this process and the node and player."""
+    """Localhost discovery on a demo domain id and the large-data Fast DDS profile, for this
+    process and the node and player."""
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(1, 100)))
+    dds.use_large_data_profile()
     return dict(os.environ)
 
 

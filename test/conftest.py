@@ -1,4 +1,5 @@
-"""Shared test set-up: isolated DDS traffic for this run and the fixtures several modules use.
+"""Shared test set-up: isolated DDS traffic for this run, the large-data Fast DDS profile in
+every process (as the launch files do), and the fixtures several modules use.
 
 Helpers that are not fixtures live in ``test/support/`` (data builders, ROS plumbing, the
 loader of ``train/*.py``).
@@ -8,10 +9,13 @@ import random
 
 import pytest
 
+from stereospike_ros.ros import dds
+
 # Every rclpy context and every subprocess started by the tests inherits these.
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ['ROS_DOMAIN_ID'] = os.environ.get(
     'STEREOSPIKE_TEST_DOMAIN_ID', str(random.SystemRandom().randint(1, 100)))
+dds.use_large_data_profile()      # before any rclpy.init of this process
 
 
 @pytest.fixture(scope='session')
