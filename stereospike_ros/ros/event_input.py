@@ -71,12 +71,17 @@ def message_class(kind: str):
 
 
 def check_available(kind: str) -> None:
-    """Raise InputConfigError when the message package of ``kind`` is not importable."""
+    """Raise InputConfigError when the message package or the decoder of ``kind`` is missing."""
     try:
         message_class(kind)
     except ImportError as exc:
         raise InputConfigError(f'event type {kind} needs {EVENT_TYPES[kind].split("/")[0]}, '
                                f'which is not installed ({exc})') from exc
+    if kind == 'event_packet':
+        try:
+            import stereospike_ros.io.codecs  # noqa: F401
+        except ImportError as exc:
+            raise InputConfigError(f'event type {kind}: no EventPacket decoder ({exc})') from exc
 
 
 class DvsDecoder:
@@ -136,6 +141,7 @@ class EventInput:
 
     # ---------------------------------------------------------------- subscription
     def _subscribe(self, kind: str, policy: str) -> None:
+        decoder = self._make_decoder(kind)      # first: a failure leaves the old subscription
         if self.subscription is not None:
             self.node.destroy_subscription(self.subscription)
             self.subscription = None
@@ -143,7 +149,7 @@ class EventInput:
             self._logger.info(f'{self.topic}: re-subscribing as {kind} {policy} (was '
                               f'{self.kind} {self.policy}) to match its publishers')
         self.kind, self.policy = kind, policy
-        self._decoder = self._make_decoder(kind)
+        self._decoder = decoder
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.depth,
                          reliability=RELIABILITIES[policy])
         self.subscription = self._create(message_class(kind), qos, lost_events=True)
