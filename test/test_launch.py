@@ -208,6 +208,7 @@ class LaunchProcess:
 
 
 @pytest.mark.ros
+@pytest.mark.slow
 def test_depth_launch_starts_the_node_with_the_profile_and_it_publishes_depth(
         launch_env, install_prefix, tmp_path, tiny_checkpoint):
     from stereospike_ros.ros import ros_images
@@ -244,6 +245,7 @@ def test_depth_launch_starts_the_node_with_the_profile_and_it_publishes_depth(
 
 
 @pytest.mark.ros
+@pytest.mark.slow
 def test_stereo_launch_without_the_drivers_names_them_and_starts_nothing(
         launch_env, install_prefix, tmp_path):
     share = install_prefix / 'share' / 'stereospike'

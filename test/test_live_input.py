@@ -22,10 +22,10 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from stereospike_ros.ros import dds, depth_node, event_input  # noqa: E402
 from stereospike_ros.ros.event_input import match_reliability, match_type  # noqa: E402
-from test_depth_node import ROOT, NodeProcess, tiny_checkpoint  # noqa: E402
+from support import ROOT  # noqa: E402
+from support.ros import NodeProcess  # noqa: E402
 
 pytestmark = pytest.mark.ros
-__all__ = ['tiny_checkpoint']
 RELIABLE, BEST_EFFORT = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
 DVS, PACKET = event_input.EVENT_TYPES['dvs'], event_input.EVENT_TYPES['event_packet']
 
@@ -141,6 +141,7 @@ def _load(ns, reliability, env):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_no_event_message_lost_at_rig_rate_with_default_parameters(tmp_path):
     env = dict(os.environ)
     env.pop(dds.PROFILE_ENV, None)          # publishers: the transport they get by default

@@ -17,9 +17,10 @@ Messages the RMW reports lost (``message_lost`` events) are counted per camera.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
+from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from stereospike_ros.io import wire
@@ -61,7 +62,7 @@ def match_type(offered: list[str], current: str) -> str | None:
     return current if current in kinds else kinds[0]
 
 
-def message_class(kind: str):
+def message_class(kind: str) -> type:
     """The rclpy message class of an event type (ImportError when its package is missing)."""
     if kind == 'dvs':
         from dvs_msgs.msg import EventArray
@@ -89,7 +90,7 @@ class DvsDecoder:
 
     kind = 'dvs'
 
-    def __init__(self, side: str, width: int, height: int, count: Count, logger) -> None:
+    def __init__(self, side: str, width: int, height: int, count: Count, logger: Any) -> None:
         self.side, self.width, self.height = side, width, height
         self._count, self._logger = count, logger
         self._warned_size = False
@@ -115,7 +116,7 @@ class DvsDecoder:
 class EventInput:
     """One camera's event subscription; type and reliability follow the publishers (module doc)."""
 
-    def __init__(self, node, side: str, topic: str, sink: Sink, count: Count, *,
+    def __init__(self, node: Node, side: str, topic: str, sink: Sink, count: Count, *,
                  event_type: str = AUTO, reliability: str = AUTO, depth: int = 100,
                  width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT) -> None:
         if event_type != AUTO and event_type not in EVENT_TYPES:

@@ -19,11 +19,15 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events
+
+if TYPE_CHECKING:
+    from rclpy.context import Context
 
 SIDES = ('left', 'right')
 #: Node counters that tell what happened to the messages (per camera, ``{key}_{side}``).
@@ -140,7 +144,7 @@ class _DiagnosticsWatch:
             return self._cond.wait_for(lambda: self.updates > after, timeout)
 
 
-def run_load(cfg: LoadConfig, context=None) -> LoadReport:
+def run_load(cfg: LoadConfig, context: Context | None = None) -> LoadReport:
     """Publish the load (rclpy must be initialised for ``context``) and measure the node."""
     from dvs_msgs.msg import EventArray
     import rclpy
