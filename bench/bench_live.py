@@ -36,7 +36,6 @@ def ros_env(profile: bool) -> dict:
     env = dict(os.environ)
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     env.pop(dds.PROFILE_ENV, None)
-    env['PYTHONPATH'] = str(ROOT) + os.pathsep + env.get('PYTHONPATH', '')
     return dds.large_data_env(env) if profile else env
 
 

@@ -173,7 +173,7 @@ def launch_env(install_prefix, tmp_path_factory):
     env = dict(os.environ)
     env.pop(PROFILE_ENV, None)          # what the launch files set must reach the processes
     env['PYTHONPATH'] = os.pathsep.join(
-        [str(vendor / 'launch'), str(vendor / 'launch_ros'), str(ROOT)]
+        [str(vendor / 'launch'), str(vendor / 'launch_ros')]
         + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
     env['AMENT_PREFIX_PATH'] = os.pathsep.join([str(install_prefix), sys.prefix])
     env['ROS_HOME'] = str(tmp_path_factory.mktemp('ros_home'))     # launch's log files
