@@ -85,3 +85,50 @@ def test_concurrent_calls_are_serialised_and_correct():
         t.join()
     for i in range(4):
         np.testing.assert_array_equal(results[i], expected[i])
+
+
+def test_onnxruntime_backend_matches_torch_within_a_millimetre(tmp_path):
+    pytest.importorskip('onnxruntime')
+    from stereospike_ros.nn import export
+    model = _model()
+    path = tmp_path / 'ck.pt'
+    save_checkpoint(path, model, {'epoch': 2})
+    eager = Predictor(str(path), device='cpu', warmup_shape=None)
+    fast = Predictor(str(path), device='cpu', warmup_shape=(32, 40), backend='onnxruntime')
+    assert fast.backend == 'onnxruntime' and fast.meta['epoch'] == 2
+    assert fast.onnx_max_diff_m <= export.PARITY_TOLERANCE_M   # checked when exported
+    counts = _counts((3, 4, 32, 40))
+    want = eager.predict(counts)
+    got = fast.predict(counts)
+    assert got.dtype == np.float32 and got.shape == (3, 32, 40) and np.std(want) > 0
+    np.testing.assert_allclose(got, want, atol=1e-3, rtol=0)
+    np.testing.assert_allclose(fast.predict(counts[2]), want[2], atol=1e-3, rtol=0)
+    other = _counts((2, 4, 24, 36), seed=5)                   # a new size: exported on first use
+    np.testing.assert_allclose(fast.predict(other), eager.predict(other), atol=1e-3, rtol=0)
+    # An exported file (batch 1, fixed size) runs too, one window at a time.
+    export.export_onnx(model, tmp_path / 'm.onnx', 32, 40)
+    from_file = Predictor(str(tmp_path / 'm.onnx'), device='cpu', warmup_shape=(32, 40),
+                          backend='onnxruntime')
+    assert from_file.model is None and from_file.config == model.config
+    np.testing.assert_allclose(from_file.predict(counts), want, atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match='takes 32x40 counts, got 24x36'):
+        from_file.predict(other)
+    with pytest.raises(ValueError, match='backend onnxruntime'):
+        Predictor(str(tmp_path / 'm.onnx'), device='cpu', warmup_shape=None)
+    with pytest.raises(ValueError, match='does not exist'):
+        Predictor(str(tmp_path / 'missing.onnx'), backend='onnxruntime', warmup_shape=None)
+    with pytest.raises(ValueError, match='tensorrt'):
+        Predictor(model=model, backend='tensorrt', warmup_shape=None)
+
+
+def test_onnxruntime_monocular_predictor_takes_four_channels():
+    pytest.importorskip('onnxruntime')
+    model = _model(variant='monocular')
+    eager = Predictor(model=model, device='cpu', warmup_shape=None)
+    fast = Predictor(model=model, device='cpu', warmup_shape=None, backend='onnxruntime')
+    counts = _counts((4, 24, 32))
+    right_changed = counts.copy()
+    right_changed[2:] = 7
+    np.testing.assert_allclose(fast.predict(counts), eager.predict(counts), atol=1e-3, rtol=0)
+    np.testing.assert_array_equal(fast.predict(counts), fast.predict(right_changed))
+    np.testing.assert_allclose(fast.predict(counts[:2]), eager.predict(counts), atol=1e-3, rtol=0)

@@ -341,6 +341,19 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def with_stateless_neurons(model: StereoSpike) -> StereoSpike:
+    """The same network with the pure-torch stateless IF neurons (identical for one time step).
+
+    Returns ``model`` itself for an ANN or when it already has them; the copy keeps its device.
+    """
+    if not model.is_spiking or model.config.neuron_backend == 'torch':
+        return model
+    fast = build_model(model.config, neuron_backend='torch')
+    fast.load_state_dict(model.state_dict())
+    device = next(model.parameters()).device
+    return fast.to(device).train(model.training)
+
+
 def build_model(config: ModelConfig | dict | None = None, **overrides: object) -> StereoSpike:
     """Build a :class:`StereoSpike` from a config (dataclass or dict) plus keyword overrides.
 

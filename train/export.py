@@ -1,0 +1,59 @@
+"""Export a checkpoint to ONNX (spikes as a plain step), checked against PyTorch before writing.
+
+    python train/export.py --checkpoint runs/split1/best.pt --out stereospike.onnx
+    python train/export.py --checkpoint best.pt --out model.onnx --height 260 --width 346 \
+        --dynamic-batch
+
+The graph takes float32 event counts ``counts`` (B, C, H, W) (C = 4, or 2 for a monocular net)
+and returns ``depth`` (B, H, W) in metres (the finest readout) first, then depth2..depth4. The
+export is run in ONNX Runtime on random counts and refused (nothing written) when its depth
+differs from PyTorch's by more than 1e-3 m. TensorRT: ``trtexec --onnx=MODEL.onnx`` (README).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from stereospike_ros.nn.checkpoint import load_checkpoint
+from stereospike_ros.nn.export import PARITY_TOLERANCE_M, export_onnx
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command line of the exporter."""
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint', required=True, type=Path, help='.pt checkpoint to export')
+    p.add_argument('--out', required=True, type=Path, help='ONNX file to write (.onnx)')
+    p.add_argument('--height', type=int, default=260, help='input height in pixels')
+    p.add_argument('--width', type=int, default=346, help='input width in pixels')
+    p.add_argument('--dynamic-batch', action='store_true',
+                   help='any batch size (default: batch 1)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the random check input')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing --out file')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export and check; prints the max |diff|, exit status 2 on bad input or a failed check."""
+    args = build_parser().parse_args(argv)
+    if not (1 <= args.height <= 8192 and 1 <= args.width <= 8192):
+        print(f'error: --height {args.height} --width {args.width}: each must be in [1, 8192]',
+              file=sys.stderr)
+        return 2
+    try:
+        model, _ = load_checkpoint(args.checkpoint, 'cpu')
+        report = export_onnx(model, args.out, args.height, args.width, args.dynamic_batch,
+                             overwrite=args.overwrite, seed=args.seed)
+    except ValueError as exc:  # checkpoint, output path and parity problems name the file
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    print(f'max |diff| vs PyTorch: {report["max_abs_diff_m"]:.3g} m '
+          f'(limit {PARITY_TOLERANCE_M:g} m)')
+    print(f'wrote {report["path"]} ({report["bytes"] / 1e6:.1f} MB): input counts '
+          f'{tuple(report["input"])}, outputs {", ".join(report["outputs"])}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
