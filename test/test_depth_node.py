@@ -218,7 +218,8 @@ def test_parameters_are_validated_at_runtime(main_node):
                                         ('device:=gpu', 'device'),
                                         ('rounding:=nearest', 'rounding'),
                                         ('depth_min_m:=200.0', 'depth_min_m'),
-                                        ('event_type:=evt3', 'event_type')])
+                                        ('event_type:=evt3', 'event_type'),
+                                        ('backend:=tensorrt', 'backend')])
 def test_invalid_parameters_refused_at_start(tmp_path, param, word):
     node = NodeProcess(tmp_path, f'/t{os.getpid()}bad', '/nonexistent.pt', param)
     try:
@@ -297,6 +298,33 @@ def test_bad_input_keeps_the_node_running_and_is_counted(tmp_path, tiny_checkpoi
         if ros is not None:
             ros.close()
         node.stop()
+
+
+def test_onnxruntime_backend_publishes_the_torch_depth(tmp_path, tiny_checkpoint):
+    pytest.importorskip('onnxruntime')
+    ns = f'/t{os.getpid()}onnx'
+    node = NodeProcess(tmp_path, ns, tiny_checkpoint, 'backend:=onnxruntime', 'rate_hz:=10.0')
+    ros = None
+    try:
+        node.wait_ready()
+        assert '(onnxruntime)' in node.log()
+        ros = Harness(ns)
+        ros.wait_subscribed()
+        t_stop = T0 + 800 * MS
+        streams = {'left': make_events(T0, t_stop, 20_000, 11),
+                   'right': make_events(T0, t_stop, 20_000, 12)}
+        ros.stream(streams, T0, t_stop)
+        ros.wait(lambda: len(ros.depth) >= 3, 20.0, 'depth from the onnxruntime backend')
+    finally:
+        if ros is not None:
+            ros.close()
+        node.stop()
+    stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth]
+    raw = offline_depth(streams, stamps, tiny_checkpoint)   # the torch backend
+    for m, ref in zip(ros.depth, ranged(raw)):
+        np.testing.assert_allclose(ros_images.image_to_numpy(m), ref, atol=1e-3, rtol=0,
+                                   equal_nan=True)
+    assert np.isfinite(raw).mean() > 0.5
 
 
 # ------------------------------------------------------------------------------ in-process parts

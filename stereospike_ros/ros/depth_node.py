@@ -32,6 +32,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
+from stereospike_ros.nn import INFERENCE_BACKENDS
 from stereospike_ros.nn.geometry import GeometryError, StereoGeometry, coverage_window
 from stereospike_ros.ros import dds, event_input, outputs
 from stereospike_ros.windowing import encoding
@@ -64,8 +65,11 @@ class _Param:
 
 
 PARAMETERS: dict[str, _Param] = {
-    'checkpoint': _Param('', 'Model checkpoint (.pt, our format or a reference state_dict); '
-                         'empty = the shipped demo checkpoint stereospike_ros/checkpoints/*.pt'),
+    'checkpoint': _Param('', 'Model checkpoint (.pt, our format or a reference state_dict; '
+                         '.onnx from train/export.py with backend onnxruntime); empty = the '
+                         'shipped demo checkpoint stereospike_ros/checkpoints/*.pt'),
+    'backend': _Param('torch', 'Inference engine: torch, or onnxruntime (about 2x faster on a '
+                      'CPU; needs the onnxruntime package)', choices=INFERENCE_BACKENDS),
     'device': _Param('auto', "Torch device: 'auto' (CUDA when available), 'cpu', 'cuda', "
                      "'cuda:N'"),
     'half': _Param(False, 'Run the model in float16 (CUDA only; ignored on CPU)'),
@@ -332,11 +336,12 @@ class DepthNode(Node):
         half = bool(self.p['half'])
         self.predictor = Predictor(ckpt, device=device, half=half,
                                    warmup_shape=(self.height, self.width)
-                                   if self.p['warmup'] else None)
+                                   if self.p['warmup'] else None, backend=self.p['backend'])
         if half and self.predictor.device.type != 'cuda':
             self.get_logger().warning('half is only used on CUDA; running float32 on '
                                       f'{self.predictor.device}')
-        self.get_logger().info(f'model {ckpt} loaded on {self.predictor.device}')
+        self.get_logger().info(f'model {ckpt} loaded on {self.predictor.device} '
+                               f'({self.p["backend"]})')
 
     # ---------------------------------------------------------------- parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
