@@ -1,8 +1,12 @@
-"""Full-size (260 x 346) batch-1 CPU inference latency: Predictor vs a straightforward eager run.
+"""Full-size (260 x 346) batch-1 CPU inference latency: Predictor backends vs a plain eager run.
 
 Baseline, in the same process: the reference-width network with spikingjelly neurons in eval mode
-but with autograd enabled (what a plain ``model(x)`` does), default threads. Predictor: stateless
-IF neurons, ``torch.inference_mode``, uint16 numpy in and float32 numpy out (conversion included).
+but with autograd enabled (what a plain ``model(x)`` does), default threads. Predictor torch:
+stateless IF neurons, ``torch.inference_mode``. Predictor onnxruntime: the same weights exported to
+ONNX (spikes as a plain step) and run by ONNX Runtime's CPU provider with all graph
+optimisations, on the same number of threads. Both include uint16 numpy in and float32 numpy out.
+The three paths are timed in turn, round after round, so a load from other processes hits all of
+them alike; each ratio is the median over rounds of baseline time / path time in that round.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stereospike_ros.nn.export import PARITY_TOLERANCE_M, ExportError
 from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.model import build_model
 
@@ -31,7 +36,7 @@ def _time(fn, repeats: int) -> list[float]:
 
 def run(quick: bool = False) -> list[dict]:
     """Median latency (ms) of each path and its speed-up over the eager baseline."""
-    repeats = 3 if quick else 10
+    rounds = 3 if quick else 10
     torch.manual_seed(0)
     model = build_model().eval()  # reference width, spikingjelly neurons (when installed)
     counts = np.random.default_rng(0).poisson(0.3, (4, 260, 346)).astype(np.uint16)
@@ -40,16 +45,38 @@ def run(quick: bool = False) -> list[dict]:
     def eager():
         return model(x).depths[-1].detach().numpy()  # autograd on: builds the graph
 
+    paths = {'eager, autograd on (baseline)': eager}
     predictor = Predictor(model=model, device='cpu', warmup_shape=(260, 346))
-    eager()  # warm-up of the baseline too
-    np.testing.assert_allclose(predictor.predict(counts), eager()[0], rtol=1e-4, atol=1e-4)
+    paths['Predictor torch (inference_mode, stateless IF)'] = lambda: predictor.predict(counts)
+    want = eager()[0]  # also the baseline's warm-up
+    np.testing.assert_allclose(predictor.predict(counts), want, rtol=1e-4, atol=1e-4)
+    diffs = {}
+    try:
+        fast = Predictor(model=model, device='cpu', warmup_shape=(260, 346),
+                         backend='onnxruntime')
+    except ExportError as exc:  # onnxruntime missing: report the other rows
+        print(f'bench_inference: onnxruntime backend skipped: {exc}')
+    else:
+        name = 'Predictor onnxruntime (ONNX Runtime CPU, graph opt. all)'
+        paths[name] = lambda: fast.predict(counts)
+        diffs[name] = float(np.abs(fast.predict(counts) - want).max())
+        if not diffs[name] <= PARITY_TOLERANCE_M:
+            raise AssertionError(f'onnxruntime depth differs from torch by {diffs[name]} m')
+    times: dict = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            times[name] += _time(fn, 1)
+    base = times['eager, autograd on (baseline)']
     rows = []
-    base = statistics.median(_time(eager, repeats))
-    rows.append({'path': 'eager, autograd on (baseline)', 'threads': torch.get_num_threads(),
-                 'median_ms': base, 'speedup': 1.0})
-    ms = statistics.median(_time(lambda: predictor.predict(counts), repeats))
-    rows.append({'path': 'Predictor (inference_mode, stateless IF)',
-                 'threads': torch.get_num_threads(), 'median_ms': ms, 'speedup': base / ms})
+    for name, ms in times.items():
+        row = {'path': name, 'threads': torch.get_num_threads(),
+               'median_ms': statistics.median(ms),
+               'speedup': statistics.median(b / t for b, t in zip(base, ms)),
+               'speedup range': f'{min(b / t for b, t in zip(base, ms)):.2f}-'
+                                f'{max(b / t for b, t in zip(base, ms)):.2f}'}
+        if name in diffs:
+            row['max |diff| m'] = diffs[name]
+        rows.append(row)
     return rows
 
 

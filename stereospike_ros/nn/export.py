@@ -29,7 +29,7 @@ PARITY_TOLERANCE_M = 1e-3
 OPSET = 18
 #: Event counts per pixel and channel of the random parity input (Poisson mean).
 PARITY_COUNT_MEAN = 0.5
-QUIET_LOGGERS = ('torch.onnx._internal.exporter._registration', 'torch._library.triton')
+QUIET_LOGGERS = ('torch.onnx._internal.exporter._registration',)
 
 
 class ExportError(ValueError):
@@ -104,11 +104,12 @@ def onnx_bytes(model: StereoSpike, height: int, width: int, dynamic_batch: bool 
     graph = DepthGraph(model)
     example = torch.zeros(2 if dynamic_batch else 1, model.config.in_channels, height, width)
     shapes = {'x': {0: torch.export.Dim('batch', min=1, max=4096)}} if dynamic_batch else None
-    # the exporter warns about every missing optional package (torchvision, triton): not ours
+    # the exporter warns about every torchvision operator it cannot register: not ours
+    # (a filter, as torch's logging set-up may reset logger levels)
     logs = [logging.getLogger(name) for name in QUIET_LOGGERS]
-    levels = [log.level for log in logs]
+    quiet = logging.Filter('-')  # a filter name no logger has: passes nothing
     for log in logs:
-        log.setLevel(logging.ERROR)
+        log.addFilter(quiet)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter('ignore')
@@ -117,8 +118,8 @@ def onnx_bytes(model: StereoSpike, height: int, width: int, dynamic_batch: bool 
                                         output_names=list(ONNX_OUTPUTS),
                                         opset_version=opset, dynamic_shapes=shapes)
     finally:
-        for log, level in zip(logs, levels):
-            log.setLevel(level)
+        for log in logs:
+            log.removeFilter(quiet)
     proto = program.model_proto
     meta = {'stereospike_model_config': json.dumps(model.config.to_dict()),
             'stereospike_height': str(height), 'stereospike_width': str(width),
