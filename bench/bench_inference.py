@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.export import PARITY_TOLERANCE_M, ExportError
 from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.model import build_model
@@ -39,20 +40,21 @@ def run(quick: bool = False) -> list[dict]:
     rounds = 3 if quick else 10
     torch.manual_seed(0)
     model = build_model().eval()  # reference width, spikingjelly neurons (when installed)
-    counts = np.random.default_rng(0).poisson(0.3, (4, 260, 346)).astype(np.uint16)
+    shape = (4, SENSOR_HEIGHT, SENSOR_WIDTH)
+    counts = np.random.default_rng(0).poisson(0.3, shape).astype(np.uint16)
     x = torch.from_numpy(counts.astype(np.float32))[None]
 
     def eager():
         return model(x).depths[-1].detach().numpy()  # autograd on: builds the graph
 
     paths = {'eager, autograd on (baseline)': eager}
-    predictor = Predictor(model=model, device='cpu', warmup_shape=(260, 346))
+    predictor = Predictor(model=model, device='cpu', warmup_shape=(SENSOR_HEIGHT, SENSOR_WIDTH))
     paths['Predictor torch (inference_mode, stateless IF)'] = lambda: predictor.predict(counts)
     want = eager()[0]  # also the baseline's warm-up
     np.testing.assert_allclose(predictor.predict(counts), want, rtol=1e-4, atol=1e-4)
     diffs = {}
     try:
-        fast = Predictor(model=model, device='cpu', warmup_shape=(260, 346),
+        fast = Predictor(model=model, device='cpu', warmup_shape=(SENSOR_HEIGHT, SENSOR_WIDTH),
                          backend='onnxruntime')
     except ExportError as exc:  # onnxruntime missing: report the other rows
         print(f'bench_inference: onnxruntime backend skipped: {exc}')

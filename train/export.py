@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.checkpoint import load_checkpoint
 from stereospike_ros.nn.export import PARITY_TOLERANCE_M, export_onnx
 
@@ -25,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--checkpoint', required=True, type=Path, help='.pt checkpoint to export')
     p.add_argument('--out', required=True, type=Path, help='ONNX file to write (.onnx)')
-    p.add_argument('--height', type=int, default=260, help='input height in pixels')
-    p.add_argument('--width', type=int, default=346, help='input width in pixels')
+    p.add_argument('--height', type=int, default=SENSOR_HEIGHT, help='input height in pixels')
+    p.add_argument('--width', type=int, default=SENSOR_WIDTH, help='input width in pixels')
     p.add_argument('--dynamic-batch', action='store_true',
                    help='any batch size (default: batch 1)')
     p.add_argument('--seed', type=int, default=0, help='seed of the random check input')

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from stereospike_ros.io import atomic
+from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.model import (ModelConfig, SizedNearest, StereoSpike, UpBlock,
                                       with_stateless_neurons)
 
@@ -218,7 +219,8 @@ def checked_onnx(model: StereoSpike, height: int, width: int, dynamic_batch: boo
     return data, sess, diff
 
 
-def export_onnx(model: StereoSpike, out: str | Path, height: int = 260, width: int = 346,
+def export_onnx(model: StereoSpike, out: str | Path, height: int = SENSOR_HEIGHT,
+                width: int = SENSOR_WIDTH,
                 dynamic_batch: bool = False, overwrite: bool = False, seed: int = 0,
                 tolerance: float = PARITY_TOLERANCE_M) -> dict:
     """Write the checked ONNX model of ``model`` to ``out`` atomically; returns a report dict."""
