@@ -88,3 +88,35 @@ def test_spike_penalty():
     pen, info = stereospike_loss([torch.tensor(pred)], torch.tensor(gt), [s1, s2], beta=0.5)
     np.testing.assert_allclose(float(pen) - float(base), 0.5 * (3 / 8 + 2 / 20), rtol=1e-6)
     assert info.spike_penalty > 0
+
+
+def test_reduce_gives_the_loss_and_gradient_of_the_global_batch():
+    """Two shards of a batch, each summing in the other's statistics, as a data-parallel run."""
+    pred, gt = _data(6, b=4)
+    spikes = [torch.tensor(np.random.default_rng(7).random((4, 3, 5)) < 0.3).double()]
+    whole = torch.tensor(pred, requires_grad=True)
+    want, want_info = stereospike_loss([whole, whole * 1.1], torch.tensor(gt), spikes,
+                                       beta=0.3, l1_weight=0.2)
+    want.backward()
+    halves = (slice(0, 1), slice(1, 4))                 # unequal shards: pooled, not averaged
+    recorded = []
+
+    def record(t):
+        recorded.append(t.detach().clone())
+        return t
+
+    def shard_loss(part, reduce):
+        p = torch.tensor(pred[part], requires_grad=True)
+        loss, info = stereospike_loss([p, p * 1.1], torch.tensor(gt[part]),
+                                      [s[part] for s in spikes], beta=0.3, l1_weight=0.2,
+                                      reduce=reduce)
+        return p, loss, info
+
+    shard_loss(halves[1], record)                      # the other process's statistics
+    others = iter(recorded)
+    p, got, info = shard_loss(halves[0], lambda t: t + next(others))
+    np.testing.assert_allclose(float(got.detach()), float(want.detach()), rtol=1e-12)
+    assert info.valid_pixels == want_info.valid_pixels
+    got.backward()   # this shard's part of the global gradient
+    np.testing.assert_allclose(p.grad.numpy(), whole.grad[halves[0]].numpy(), rtol=1e-10,
+                               atol=1e-14)

@@ -1,6 +1,7 @@
 """The reference training loss: scale-invariant + 0.5 gradient matching over all four readouts.
 
-Statistics are pooled over the whole batch, NaN ground truth is masked. A batch without any valid
+Statistics are pooled over the whole batch (over all processes of a data-parallel run, through
+``reduce``), NaN ground truth is masked. A batch without any valid
 pixel contributes a zero loss and is counted in ``LossInfo.skipped_frames``. Optional extras: the
 spike penalty ``beta * sum_s sum(s^2) / (2 numel)`` and a NON-reference scale-pinning L1 term
 (``l1_weight * mean|R|``), because the scale-invariant term on linear depth is blind to an offset.
@@ -8,12 +9,15 @@ spike penalty ``beta * sum_s sum(s^2) / (2 numel)`` and a NON-reference scale-pi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 SOBEL_X = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))
 SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
+#: Sums a tensor of batch statistics over the processes of a data-parallel run (differentiable).
+Reduce = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -33,60 +37,73 @@ def _sobel_kernels(like: torch.Tensor) -> torch.Tensor:
 
 
 def readout_loss(pred: torch.Tensor, gt: torch.Tensor, gm_weight: float = 0.5,
-                 l1_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
-    """``L_SI + gm_weight * L_GM (+ l1_weight * L1)`` of one readout (B,H,W) against GT (B,H,W)."""
+                 l1_weight: float = 0.0, reduce: Reduce | None = None
+                 ) -> tuple[torch.Tensor, dict]:
+    """``L_SI + gm_weight * L_GM (+ l1_weight * L1)`` of one readout (B,H,W) against GT (B,H,W).
+
+    ``reduce`` sums the batch statistics over processes (data parallel), so the loss is the one
+    of the global batch; ``None`` (one process) is the identity.
+    """
     if pred.shape != gt.shape:
         raise ValueError(f'prediction shape {tuple(pred.shape)} != ground truth '
                          f'{tuple(gt.shape)}')
     mask = ~torch.isnan(gt)
-    n = mask.sum()
-    if int(n) == 0:
-        zero = pred.sum() * 0.0
-        return zero, {'si': 0.0, 'gm': 0.0, 'l1': 0.0, 'n': 0}
     r = torch.where(mask, pred - torch.nan_to_num(gt, nan=0.0), torch.zeros_like(pred))
-    nf = n.to(pred.dtype)
-    si = (r * r).sum() / nf - r.sum() ** 2 / nf ** 2
     g = F.conv2d(r[:, None], _sobel_kernels(r), padding=1)  # (B,2,H,W) cross-correlation
-    gm = ((g[:, 0].abs() + g[:, 1].abs()) * mask).sum() / nf
+    sums = torch.stack([mask.sum().to(pred.dtype), (r * r).sum(), r.sum(),
+                        ((g[:, 0].abs() + g[:, 1].abs()) * mask).sum(), r.abs().sum()])
+    if reduce is not None:
+        sums = reduce(sums)
+    nf, r2, r1, g1, a1 = sums.unbind()
+    n = int(nf)
+    if n == 0:
+        return r2 * 0.0, {'si': 0.0, 'gm': 0.0, 'l1': 0.0, 'n': 0}
+    si = r2 / nf - r1 ** 2 / nf ** 2
+    gm = g1 / nf
     loss = si + gm_weight * gm
-    l1 = r.abs().sum() / nf
+    l1 = a1 / nf
     if l1_weight:
         loss = loss + l1_weight * l1
     return loss, {'si': float(si.detach()), 'gm': float(gm.detach()),
-                  'l1': float(l1.detach()), 'n': int(n)}
+                  'l1': float(l1.detach()), 'n': n}
 
 
-def spike_penalty(spikes: list) -> torch.Tensor:
-    """``sum over spike tensors of sum(s^2) / (2 numel)`` (multiply by beta)."""
-    total = None
-    for s in spikes:
-        term = (s * s).sum() / (2.0 * s.numel())
-        total = term if total is None else total + term
-    return total if total is not None else torch.zeros(())
+def spike_penalty(spikes: list, reduce: Reduce | None = None) -> torch.Tensor:
+    """``sum over spike tensors of sum(s^2) / (2 numel)`` (multiply by beta); ``reduce`` as in
+    :func:`readout_loss`."""
+    if not spikes:
+        return torch.zeros(())
+    squares = torch.stack([(s * s).sum() for s in spikes])
+    numels = torch.tensor([float(s.numel()) for s in spikes], dtype=squares.dtype,
+                          device=squares.device)
+    if reduce is not None:
+        squares, numels = reduce(torch.cat([squares, numels])).split(len(spikes))
+    return (squares / (2.0 * numels)).sum()
 
 
 def stereospike_loss(depths: list, gt: torch.Tensor, spikes: list | None = None,
-                     beta: float = 0.0, gm_weight: float = 0.5,
-                     l1_weight: float = 0.0) -> tuple[torch.Tensor, LossInfo]:
+                     beta: float = 0.0, gm_weight: float = 0.5, l1_weight: float = 0.0,
+                     reduce: Reduce | None = None) -> tuple[torch.Tensor, LossInfo]:
     """Total loss over the cumulative readouts ``depths`` (each (B,H,W)) against ``gt`` (B,H,W).
 
     ``beta`` > 0 adds the spike penalty; ``l1_weight`` > 0 adds the non-reference L1 scale pin.
+    ``reduce`` (data parallel): the loss of the global batch, ``valid_pixels`` counted over it.
     """
     if gt.dim() == 2:
         gt = gt[None]
     info = LossInfo()
     valid_per_frame = (~torch.isnan(gt)).flatten(1).sum(1)
     info.skipped_frames = int((valid_per_frame == 0).sum())
-    info.valid_pixels = int(valid_per_frame.sum())
     total = None
     for d in depths:
-        loss, parts = readout_loss(d, gt, gm_weight, l1_weight)
+        loss, parts = readout_loss(d, gt, gm_weight, l1_weight, reduce)
         info.si.append(parts['si'])
         info.gm.append(parts['gm'])
         info.l1.append(parts['l1'])
+        info.valid_pixels = parts['n']
         total = loss if total is None else total + loss
     if beta and spikes:
-        pen = spike_penalty(spikes)
+        pen = spike_penalty(spikes, reduce)
         info.spike_penalty = float(pen.detach())
         total = total + beta * pen
     return total, info
