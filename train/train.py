@@ -6,8 +6,15 @@ Defaults are the reference code's hyper-parameters (Adam 2e-4, betas 0.9/0.999, 
 per step) and ``summary.json``. ``--resume last.pt`` continues exactly where a run stopped (RNG
 states, the per-epoch shuffle and the position inside the epoch are restored).
 
+Data parallel: under ``torchrun`` each process trains on its shard of every epoch
+(``DistributedSampler``) with DistributedDataParallel (``nccl`` on CUDA, one GPU per process by
+LOCAL_RANK; ``gloo`` on the CPU); ``--batch-size`` is per process and the loss pools its
+statistics over the global batch, as one process with the global batch would. Only rank 0
+writes; resume needs the same world size.
+
     python train/train.py --split 1 --data-root data/tensors --out runs/split1
     python train/train.py --train-files a.h5 --val-files b.h5 --width 0.25 --epochs 3
+    torchrun --nproc-per-node 4 train/train.py --split 1 --data-root data/tensors --out runs/s1
 """
 from __future__ import annotations
 
@@ -19,11 +26,14 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from stereospike_ros.io import atomic
@@ -134,32 +144,109 @@ def _jsonable(args) -> dict:
 # ----------------------------------------------------------------------------------------------
 # RNG state in checkpoint-safe types (weights_only=True loads tensors, dicts, lists, tuples, ...)
 
-def rng_state() -> dict:
-    """torch, numpy and python RNG states as tensors/tuples."""
+def rng_state(all_cuda: bool = True) -> dict:
+    """torch, numpy and python RNG states as tensors/tuples (CUDA: every device, or only the
+    current one, as a data-parallel process must not touch the other processes' GPUs)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {'torch': torch.get_rng_state(), 'python': random.getstate(),
              'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)),
                        'pos': int(pos), 'has_gauss': int(has_gauss), 'gauss': float(gauss)}}
     if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        state['cuda'] = torch.cuda.get_rng_state_all() if all_cuda else \
+            [torch.cuda.get_rng_state()]
     return state
 
 
-def set_rng_state(state: dict) -> None:
-    """Inverse of :func:`rng_state`."""
+def set_rng_state(state: dict, all_cuda: bool = True) -> None:
+    """Inverse of :func:`rng_state` (same ``all_cuda``)."""
     torch.set_rng_state(state['torch'])
     random.setstate(state['python'])
     n = state['numpy']
     np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'],
                          n['has_gauss'], n['gauss']))
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        if all_cuda:
+            torch.cuda.set_rng_state_all(state['cuda'])
+        else:
+            torch.cuda.set_rng_state(state['cuda'][0])
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    """The shuffle of one epoch: a function of (seed, epoch) only, so resume can replay it."""
-    g = torch.Generator().manual_seed(seed * 1000 + epoch)
-    return torch.randperm(n, generator=g).tolist()
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1) -> list[int]:
+    """This process's frames of one epoch: a function of (seed, epoch, rank, world size) only,
+    so resume can replay it. One process: a permutation of all ``n``; ``DistributedSampler``
+    deals it out to the ranks (padded to equal shares)."""
+    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=seed * 1000)
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+# ----------------------------------------------------------------------------------------------
+# data parallel (torchrun): one process per device, the same steps everywhere, rank 0 writes
+
+class Parallel(NamedTuple):
+    """This process's place in a ``torchrun`` job; rank 0 of 1 without torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> 'Parallel':
+        """From torchrun's RANK, WORLD_SIZE and LOCAL_RANK environment variables."""
+        try:
+            par = cls(int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)),
+                      int(os.environ.get('LOCAL_RANK', 0)))
+        except ValueError:
+            raise SystemExit('RANK, WORLD_SIZE and LOCAL_RANK must be integers (torchrun '
+                             'sets them)') from None
+        if not 0 <= par.rank < par.world_size:
+            raise SystemExit(f'RANK {par.rank} is not in [0, WORLD_SIZE {par.world_size})')
+        return par
+
+    @property
+    def enabled(self) -> bool:
+        """True when several processes train together."""
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that prints and writes."""
+        return self.rank == 0
+
+    def start(self, device: torch.device) -> torch.device:
+        """Join the process group (nccl on CUDA, gloo on CPU); returns this process's device."""
+        if device.type == 'cuda':
+            if device.index is not None:
+                raise SystemExit(f'--device {device} with torchrun: each process uses the GPU '
+                                 'of its LOCAL_RANK; give --device cuda or auto (and choose '
+                                 'GPUs with CUDA_VISIBLE_DEVICES)')
+            device = torch.device('cuda', self.local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        return device
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce sum whose gradient is summed back, so that DDP's averaging of the parameter
+    gradients yields the gradient of the global-batch loss."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+def sum_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """Differentiable sum of ``t`` over the processes (the loss's ``reduce``)."""
+    return _SumOverRanks.apply(t)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,10 +295,12 @@ def preview_image(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> dict:
-    """Train; returns the summary (also written to ``OUT/summary.json``)."""
+    """Train; returns the summary (also written to ``OUT/summary.json`` by rank 0)."""
     args = parse_args(argv)
+    par = Parallel.from_env()
     start_time = time.monotonic()
-    args.out.mkdir(parents=True, exist_ok=True)
+    if par.main:
+        args.out.mkdir(parents=True, exist_ok=True)
 
     # -- reproducibility and device
     random.seed(args.seed)
@@ -225,6 +314,8 @@ def main(argv: list[str] | None = None) -> dict:
         device = resolve_device(args.device)
     except (ValueError, RuntimeError) as exc:
         raise SystemExit(f'--device {args.device}: {exc}') from None
+    if par.enabled:
+        device = par.start(device)
     cuda = device.type == 'cuda'
     amp_dtype = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
     if amp_dtype is torch.float16 and not cuda:
@@ -264,33 +355,44 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer.load_state_dict(meta['optimizer'])
         scheduler.load_state_dict(meta['scheduler'])
         scaler.load_state_dict(meta.get('scaler', scaler.state_dict()))
+        if meta.get('world_size', 1) != par.world_size:
+            raise SystemExit(f'{args.resume}: written by {meta.get("world_size", 1)} '
+                             f'process(es), this run has {par.world_size}: resume with the '
+                             'same world size')
         epoch, position = meta['epoch'], meta['position']
         global_step, best_mde = meta['global_step'], meta['best_mde']
-        set_rng_state(meta['rng'])
-    print(f'model {model.config.to_dict()}: {count_parameters(model):,} parameters; '
-          f'{len(train_set)} train / {len(val_set)} val frames; device {device}', flush=True)
+        set_rng_state(meta['rng'], all_cuda=not par.enabled)
+    net = model
+    if par.enabled:  # gradients averaged over the processes; rank 0's weights broadcast first
+        net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if par.main:
+        print(f'model {model.config.to_dict()}: {count_parameters(model):,} parameters; '
+              f'{len(train_set)} train / {len(val_set)} val frames; device {device}; '
+              f'world_size {par.world_size}', flush=True)
 
-    writer = None
-    if not args.no_tensorboard:
+    writer = log_file = log = None
+    if par.main and not args.no_tensorboard:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(args.out / 'tb'))
-    log_path = args.out / 'train_log.csv'
-    new_log = not (args.resume and log_path.exists())
-    log_file = open(log_path, 'w' if new_log else 'a', newline='')
-    log = csv.writer(log_file)
-    if new_log:
-        log.writerow(['global_step', 'epoch', 'loss', 'skipped_frames', 'lr'])
+    if par.main:
+        log_path = args.out / 'train_log.csv'
+        new_log = not (args.resume and log_path.exists())
+        log_file = open(log_path, 'w' if new_log else 'a', newline='')
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(['global_step', 'epoch', 'loss', 'skipped_frames', 'lr'])
 
     def checkpoint_meta(next_epoch, next_position, metrics):
         return {'epoch': next_epoch, 'position': next_position, 'global_step': global_step,
                 'best_mde': best_mde, 'metrics': metrics, 'seed': args.seed,
                 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
-                'scaler': scaler.state_dict(), 'rng': rng_state(), 'args': _jsonable(args)}
+                'scaler': scaler.state_dict(), 'rng': rng_state(all_cuda=not par.enabled),
+                'args': _jsonable(args), 'world_size': par.world_size}
 
     # -- the loop
     skipped_total, steps_this_run, stopped, last_metrics = 0, 0, None, {}
     while epoch < args.epochs and stopped is None:
-        order = epoch_order(len(train_set), args.seed, epoch)
+        order = epoch_order(len(train_set), args.seed, epoch, par.rank, par.world_size)
         n_batches = math.ceil(len(order) / args.batch_size)
         if args.max_steps_per_epoch:
             n_batches = min(n_batches, args.max_steps_per_epoch)
@@ -299,50 +401,64 @@ def main(argv: list[str] | None = None) -> dict:
                             num_workers=args.num_workers, pin_memory=cuda)
         model.train()
         bar = tqdm(loader, desc=f'epoch {epoch}', initial=position, total=n_batches,
-                   disable=args.quiet)
+                   disable=args.quiet or not par.main)
         for x, gt in bar:
             x, gt = x.to(device, non_blocking=True), gt.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                out = model(x)
+                out = net(x)
             loss, info = stereospike_loss([d.float() for d in out.depths], gt, out.spikes,
-                                          beta=args.spike_penalty, l1_weight=args.l1_weight)
+                                          beta=args.spike_penalty, l1_weight=args.l1_weight,
+                                          reduce=sum_over_ranks if par.enabled else None)
             optimizer.zero_grad(set_to_none=True)
-            if info.valid_pixels:
+            if info.valid_pixels or par.enabled:  # every rank joins DDP's gradient all-reduce
                 scaler.scale(loss).backward()
+            if info.valid_pixels:
                 scaler.step(optimizer)
                 scaler.update()
-            skipped_total += info.skipped_frames
             position += 1
             global_step += 1
             steps_this_run += 1
-            lr = optimizer.param_groups[0]['lr']
-            log.writerow([global_step, epoch, repr(float(loss.detach())), info.skipped_frames, lr])
-            if writer:
-                writer.add_scalar("train/loss", float(loss.detach()), global_step)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if args.stop_after_steps and steps_this_run >= args.stop_after_steps:
                 stopped = 'stop-after-steps'
             elif args.time_limit and time.monotonic() - start_time > args.time_limit * 60:
                 stopped = 'time-limit'
+            skipped = info.skipped_frames
+            if par.enabled:  # one decision for all: a rank's clock may pass the limit first
+                flags = torch.tensor([float(stopped is not None), float(skipped)], device=device)
+                dist.all_reduce(flags)
+                stopped = stopped or ('time-limit' if flags[0] > 0 else None)
+                skipped = int(flags[1])
+            skipped_total += skipped
+            lr = optimizer.param_groups[0]['lr']
+            if log:
+                log.writerow([global_step, epoch, repr(float(loss.detach())), skipped, lr])
+            if writer:
+                writer.add_scalar("train/loss", float(loss.detach()), global_step)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if stopped and position < n_batches:
                 break
         bar.close()
         if position < n_batches:  # interrupted inside the epoch: resumable from here
-            save_checkpoint(args.out / 'last.pt', model, checkpoint_meta(epoch, position,
-                                                                         last_metrics))
+            if par.main:
+                save_checkpoint(args.out / 'last.pt', model,
+                                checkpoint_meta(epoch, position, last_metrics))
             break
         # -- end of epoch: schedule, validate, log, checkpoints
         scheduler.step()
+        if par.enabled:  # every rank validates the same model (BatchNorm statistics of rank 0)
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
         metrics, layer_rates, preview = validate(model, val_loader, device, amp_dtype,
                                                  channels_last, args.max_val_frames, args.quiet)
         metrics['firing_rate'] = float(np.mean(layer_rates)) if layer_rates else 0.0
         metrics['layer_firing_rates'] = layer_rates
         last_metrics = metrics
-        print(f'epoch {epoch}: val MDE {metrics["mde_cm"]:.2f} cm, loss {metrics["loss"]:.4f}, '
-              f'firing {metrics["firing_rate"]:.3f}, lr {optimizer.param_groups[0]["lr"]:.2e}',
-              flush=True)
+        if par.main:
+            print(f'epoch {epoch}: val MDE {metrics["mde_cm"]:.2f} cm, loss '
+                  f'{metrics["loss"]:.4f}, firing {metrics["firing_rate"]:.3f}, lr '
+                  f'{optimizer.param_groups[0]["lr"]:.2e}', flush=True)
         if writer:
             writer.add_scalar('val/mde_cm', metrics['mde_cm'], epoch)
             writer.add_scalar('val/loss', metrics['loss'], epoch)
@@ -354,21 +470,26 @@ def main(argv: list[str] | None = None) -> dict:
         if improved:
             best_mde = metrics['mde']
         epoch, position = epoch + 1, 0
-        meta = checkpoint_meta(epoch, 0, metrics)
-        save_checkpoint(args.out / 'last.pt', model, meta)
-        if improved:
-            save_checkpoint(args.out / 'best.pt', model, meta)
-        log_file.flush()
+        if par.main:
+            meta = checkpoint_meta(epoch, 0, metrics)
+            save_checkpoint(args.out / 'last.pt', model, meta)
+            if improved:
+                save_checkpoint(args.out / 'best.pt', model, meta)
+            log_file.flush()
 
-    log_file.close()
+    if log_file:
+        log_file.close()
     if writer:
         writer.close()
     summary = {'epochs_done': epoch, 'global_step': global_step, 'best_val_mde_cm':
                best_mde * 100 if math.isfinite(best_mde) else None,
                'last_metrics': {k: v for k, v in last_metrics.items()},
                'skipped_frames_without_gt': skipped_total, 'stopped': stopped,
-               'seconds': time.monotonic() - start_time}
-    atomic.write_text(args.out / 'summary.json', json.dumps(summary, indent=2))
+               'world_size': par.world_size, 'seconds': time.monotonic() - start_time}
+    if par.main:
+        atomic.write_text(args.out / 'summary.json', json.dumps(summary, indent=2))
+    if par.enabled:
+        dist.destroy_process_group()
     return summary
 
 

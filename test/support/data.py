@@ -69,3 +69,28 @@ def write_tensors(path, n: int = 3, h: int = 2, w: int = 3, attrs: dict | None =
                       **(attrs or {})})
         tw.commit()
     return path
+
+
+def write_synthetic(path, n, h=24, w=32, seed=0, nan_frac=0.1):
+    """Near discs (1.5 m, events ~ Poisson(2)) before a far tilted wall (5-5.5 m, almost none)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    inputs = np.zeros((n, 4, h, w), np.uint16)
+    depth = np.zeros((n, h, w), np.float32)
+    for i in range(n):
+        near = np.zeros((h, w), bool)
+        for _ in range(rng.integers(1, 4)):
+            cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(h / 8, h / 3)
+            near |= (yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2
+        d = np.where(near, 1.5, 5.0) + 0.5 * xx / w
+        for c in range(4):
+            inputs[i, c] = rng.poisson(np.where(near, 2.0, 0.05))
+        d[rng.random((h, w)) < nan_frac] = np.nan
+        depth[i] = d
+    with TensorsWriter(path, n, h, w, compression='none') as wr:
+        wr.inputs[...] = inputs
+        wr.depth[...] = depth
+        wr.timestamps[...] = np.arange(n) * 0.05
+        wr.frame_indices[...] = np.arange(n) + 100
+        wr.commit()
+    return inputs, depth
