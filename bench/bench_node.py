@@ -123,7 +123,9 @@ def _serve(args) -> int:
     from stereospike_ros.ros.depth_node import DepthNode
 
     rclpy.init()
-    overrides = [Parameter('checkpoint', value=args.checkpoint), Parameter('device', value='cpu'),
+    overrides = [Parameter('checkpoint', value=args.checkpoint),
+                 Parameter('device', value=args.device), Parameter('half', value=args.half),
+                 Parameter('backend', value=args.backend),
                  Parameter('rate_hz', value=args.rate_hz)]
     node = DepthNode(namespace=args.ns, parameter_overrides=overrides)
     if args.serve == 'typed':
@@ -160,9 +162,13 @@ def _tiny_checkpoint(path: Path) -> str:
     return str(path)
 
 
-def bench_latency(path: str, checkpoint: str, rate: float, seconds: float,
-                  rate_hz: float) -> dict:
-    """Run the node (``path`` 'raw' or 'typed'), stream events at real time, time depth."""
+def bench_latency(path: str, checkpoint: str, rate: float, seconds: float, rate_hz: float,
+                  device: str = 'cpu', half: bool = False, backend: str = 'torch',
+                  what: str = 'end-to-end latency (tiny model, CPU)') -> dict:
+    """Run the node (``path`` 'raw' or 'typed'), stream events at real time, time depth.
+
+    ``device``, ``half`` and ``backend`` are the node's parameters (gpu_bench.py runs it on CUDA).
+    """
     import rclpy
     from dvs_msgs.msg import EventArray
     from rclpy.executors import SingleThreadedExecutor
@@ -170,8 +176,10 @@ def bench_latency(path: str, checkpoint: str, rate: float, seconds: float,
     from sensor_msgs.msg import Image
 
     ns = f'/bench{os.getpid()}{path}'
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), '--serve', path,
-                             '--checkpoint', checkpoint, '--ns', ns, '--rate-hz', str(rate_hz)],
+    cmd = [sys.executable, str(Path(__file__).resolve()), '--serve', path, '--checkpoint',
+           checkpoint, '--ns', ns, '--rate-hz', str(rate_hz), '--device', device, '--backend',
+           backend] + (['--half'] if half else [])
+    proc = subprocess.Popen(cmd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -233,7 +241,7 @@ def bench_latency(path: str, checkpoint: str, rate: float, seconds: float,
         if e in received and i < len(stamps):
             lat.append(received[e] - sent[stamps[i]])
     lat = np.array(lat)
-    return {'bench': 'end-to-end latency (tiny model, CPU)', 'path': path,
+    return {'bench': what, 'path': path,
             'M events/s per camera': rate / 1e6, 'windows': len(expected),
             'depth received': int(len(lat)),
             'p50 ms': float(np.percentile(lat, 50) * 1e3) if len(lat) else float('nan'),
@@ -265,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--checkpoint', help=argparse.SUPPRESS)
     ap.add_argument('--ns', help=argparse.SUPPRESS)
     ap.add_argument('--rate-hz', type=float, default=5.0, help=argparse.SUPPRESS)
+    ap.add_argument('--device', default='cpu', help=argparse.SUPPRESS)
+    ap.add_argument('--half', action='store_true', help=argparse.SUPPRESS)
+    ap.add_argument('--backend', default='torch', help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         return _serve(args)

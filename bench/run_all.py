@@ -9,6 +9,7 @@ import argparse
 import importlib
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(f'## {name}\n\n{doc}\n\n{format_table(rows)}\n\n'
                         f'({time.perf_counter() - start:.0f} s)\n')
         print(sections[-1], flush=True)
+    gpu = re.search(r'\n## gpu_bench\n.*?(?=\n## |\Z)', args.out.read_text(), re.S) \
+        if args.out.exists() else None
+    if gpu:  # measured on another machine by gpu_bench.py: kept until that script reruns
+        sections.append(gpu.group(0).strip('\n') + '\n')
     report = '\n'.join(sections)
     atomic.write_text(args.out, report)
     print(f'wrote {args.out}')
