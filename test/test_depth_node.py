@@ -300,6 +300,7 @@ def test_bad_input_keeps_the_node_running_and_is_counted(tmp_path, tiny_checkpoi
         node.stop()
 
 
+@pytest.mark.slow
 def test_onnxruntime_backend_publishes_the_torch_depth(tmp_path, tiny_checkpoint):
     pytest.importorskip('onnxruntime')
     ns = f'/t{os.getpid()}onnx'

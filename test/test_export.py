@@ -1,7 +1,4 @@
 """ONNX export (train/export.py, nn/export.py): a plain-step graph ONNX Runtime runs like torch."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,24 +9,16 @@ ort = pytest.importorskip('onnxruntime')
 from stereospike_ros.nn import export  # noqa: E402
 from stereospike_ros.nn.checkpoint import save_checkpoint  # noqa: E402
 from stereospike_ros.nn.model import build_model  # noqa: E402
+from support import train_script  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 H, W = 36, 52
 # Every operator a StereoSpike graph may hold: convolutions, the spike step, skips, upsampling,
-# the channel / readout selection and the shape arithmetic of a dynamic batch.
-PLAIN_OPS = {'Conv', 'GreaterOrEqual', 'Cast', 'Add', 'Resize', 'Gather', 'Slice', 'Shape',
+# the channel / readout selection and the shape arithmetic of a dynamic batch (no Resize).
+PLAIN_OPS = {'Conv', 'GreaterOrEqual', 'Cast', 'Add', 'Gather', 'Slice', 'Shape',
              'Concat', 'Constant', 'Squeeze', 'Unsqueeze', 'Reshape'}
 
 
-def _load_cli():
-    spec = importlib.util.spec_from_file_location('_stereospike_export_cli',
-                                                  ROOT / 'train' / 'export.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = _load_cli()
+cli = train_script('export')
 
 
 def _model(**kw):
@@ -49,6 +38,7 @@ def checkpoint(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_cli_writes_a_plain_step_graph_that_matches_torch(checkpoint, tmp_path, capsys):
     out = tmp_path / 'snn.onnx'
     assert cli.main(['--checkpoint', str(checkpoint), '--out', str(out), '--height', str(H),
@@ -75,6 +65,7 @@ def test_cli_writes_a_plain_step_graph_that_matches_torch(checkpoint, tmp_path, 
     assert np.std(got[0]) > 0
 
 
+@pytest.mark.slow
 def test_monocular_export_takes_the_left_channels(tmp_path):
     model = _model(variant='monocular')
     report = export.export_onnx(model, tmp_path / 'mono.onnx', H, W)
@@ -83,6 +74,7 @@ def test_monocular_export_takes_the_left_channels(tmp_path):
     assert config == model.config and shape == (1, 2, H, W)
 
 
+@pytest.mark.slow
 def test_existing_output_bad_name_and_bad_checkpoint_are_refused(checkpoint, tmp_path, capsys):
     out = tmp_path / 'm.onnx'
     out.write_bytes(b'keep')
@@ -101,6 +93,7 @@ def test_existing_output_bad_name_and_bad_checkpoint_are_refused(checkpoint, tmp
     assert out.stat().st_size > 1000 and not list(tmp_path.glob('.m.onnx.*'))
 
 
+@pytest.mark.slow
 def test_an_export_over_the_tolerance_is_not_written(tmp_path):
     """ONNX Runtime and torch round differently (far below 1e-3 m); a zero tolerance sees it."""
     out = tmp_path / 'strict.onnx'

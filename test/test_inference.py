@@ -87,6 +87,7 @@ def test_concurrent_calls_are_serialised_and_correct():
         np.testing.assert_array_equal(results[i], expected[i])
 
 
+@pytest.mark.slow
 def test_onnxruntime_backend_matches_torch_within_a_millimetre(tmp_path):
     pytest.importorskip('onnxruntime')
     from stereospike_ros.nn import export
@@ -121,6 +122,7 @@ def test_onnxruntime_backend_matches_torch_within_a_millimetre(tmp_path):
         Predictor(model=model, backend='tensorrt', warmup_shape=None)
 
 
+@pytest.mark.slow
 def test_onnxruntime_monocular_predictor_takes_four_channels():
     pytest.importorskip('onnxruntime')
     model = _model(variant='monocular')

@@ -12,6 +12,8 @@ import json
 import logging
 import warnings
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ from stereospike_ros.io import atomic
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.model import (ModelConfig, SizedNearest, StereoSpike, UpBlock,
                                       with_stateless_neurons)
+
+if TYPE_CHECKING:  # onnxruntime is optional: imported where used
+    from onnxruntime import InferenceSession
 
 ONNX_INPUT = 'counts'
 #: Graph outputs, finest first: ``depth`` is what the Predictor and the node publish.
@@ -37,7 +42,7 @@ class ExportError(ValueError):
     """An export that cannot be made, does not match torch, or a missing ONNX package."""
 
 
-def onnxruntime_module():
+def onnxruntime_module() -> ModuleType:
     """``import onnxruntime``, or an :class:`ExportError` that says how to install it."""
     try:
         import onnxruntime
@@ -132,7 +137,7 @@ def onnx_bytes(model: StereoSpike, height: int, width: int, dynamic_batch: bool 
 
 
 def session(model: bytes | str | Path, device: str | torch.device = 'cpu',
-            threads: int | None = None):
+            threads: int | None = None) -> InferenceSession:
     """ONNX Runtime session (all graph optimisations) on the CPU or CUDA provider of ``device``.
 
     ``threads`` defaults to torch's intra-op thread count, so both backends get the same budget.
@@ -160,7 +165,7 @@ def session(model: bytes | str | Path, device: str | torch.device = 'cpu',
                           f'{str(exc).splitlines()[0] if str(exc) else ""})') from exc
 
 
-def model_info(sess) -> tuple[ModelConfig | None, tuple]:
+def model_info(sess: InferenceSession) -> tuple[ModelConfig | None, tuple]:
     """(model config or None, input shape (B, C, H, W) with None for each dynamic size)."""
     meta = sess.get_modelmeta().custom_metadata_map
     config = None
@@ -170,7 +175,7 @@ def model_info(sess) -> tuple[ModelConfig | None, tuple]:
     return config, shape
 
 
-def run(sess, x: np.ndarray) -> np.ndarray:
+def run(sess: InferenceSession, x: np.ndarray) -> np.ndarray:
     """Finest depth (B,H,W) float32 of float32 counts ``x`` (B,C,H,W)."""
     return sess.run([ONNX_OUTPUTS[0]], {ONNX_INPUT: x})[0]
 
@@ -182,7 +187,7 @@ def parity_input(batch: int, channels: int, height: int, width: int,
     return rng.poisson(PARITY_COUNT_MEAN, (batch, channels, height, width)).astype(np.float32)
 
 
-def max_difference(sess, model: StereoSpike, x: np.ndarray) -> float:
+def max_difference(sess: InferenceSession, model: StereoSpike, x: np.ndarray) -> float:
     """Largest |depth| difference (m) between the session and the torch ``model`` on ``x``.
 
     ``model`` should be in eval mode (as the exported graph is).
@@ -199,7 +204,7 @@ def max_difference(sess, model: StereoSpike, x: np.ndarray) -> float:
 
 def checked_onnx(model: StereoSpike, height: int, width: int, dynamic_batch: bool = False,
                  seed: int = 0, tolerance: float = PARITY_TOLERANCE_M,
-                 device: str | torch.device = 'cpu') -> tuple[bytes, object, float]:
+                 device: str | torch.device = 'cpu') -> tuple[bytes, InferenceSession, float]:
     """Export, load into ONNX Runtime and compare with torch on random counts.
 
     Returns ``(onnx bytes, session, max |diff| in m)``; raises :class:`ExportError` above
