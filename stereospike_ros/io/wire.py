@@ -1,9 +1,12 @@
-"""dvs_msgs/EventArray bytes <-> :class:`Events` with numpy views over the raw buffer.
+"""Event message bytes <-> Python with numpy views over the raw buffer: dvs_msgs/EventArray
+and event_camera_msgs/EventPacket, ROS 2 CDR and ROS 1.
 
-Decoding never builds a Python object per event: the fixed-layout event records are read through
-structured, strided numpy views (ROS 1: 13 packed bytes; ROS 2 CDR: element 0 occupies 13 bytes,
-later elements sit at a 16-byte pitch). Every length is checked first, so no view reaches past
-the buffer; malformed bytes raise :class:`WireError` with a precise message.
+Decoding never builds a Python object per event: the fixed-layout EventArray records are read
+through structured, strided numpy views (ROS 1: 13 packed bytes; ROS 2 CDR: element 0 occupies
+13 bytes, later elements sit at a 16-byte pitch); an EventPacket's encoded payload is returned as
+a uint8 view of the message buffer for :mod:`stereospike_ros.io.codecs` to decode. Every length
+is checked first, so no view reaches past the buffer; malformed bytes raise :class:`WireError`
+with a precise message.
 """
 from __future__ import annotations
 
@@ -112,10 +115,8 @@ def _new_events(count: int) -> tuple[np.ndarray, ...]:
             np.empty(count, bool))
 
 
-def decode_cdr_event_array(data: Buffer) -> EventArrayMsg:
-    """Decode a ROS 2 CDR dvs_msgs/EventArray (with its 4-byte encapsulation header)."""
-    what = 'CDR dvs_msgs/EventArray'
-    buf = _as_bytes_view(data, what)
+def _check_cdr_header(buf: memoryview, what: str) -> None:
+    """Accept only the little-endian CDR encapsulation header (00 01, options 00 0x)."""
     _need(buf, 0, 4, what, 'encapsulation header')
     kind = bytes(buf[0:2])
     if kind == b'\x00\x00':
@@ -123,6 +124,13 @@ def decode_cdr_event_array(data: Buffer) -> EventArrayMsg:
     if kind != b'\x00\x01' or buf[2] != 0 or buf[3] & 0xFC:
         raise WireError(f'{what}: bad encapsulation header {bytes(buf[0:4]).hex(" ")}, '
                         'expected 00 01 00 00 (little-endian CDR)')
+
+
+def decode_cdr_event_array(data: Buffer) -> EventArrayMsg:
+    """Decode a ROS 2 CDR dvs_msgs/EventArray (with its 4-byte encapsulation header)."""
+    what = 'CDR dvs_msgs/EventArray'
+    buf = _as_bytes_view(data, what)
+    _check_cdr_header(buf, what)
     # Alignment is counted after the 4-byte header, which is itself a multiple of 4 and 8.
     _need(buf, 4, _CDR_HEAD.size, what, 'header')
     sec, nsec, slen = _CDR_HEAD.unpack_from(buf, 4)
@@ -270,3 +278,157 @@ def encode_ros1_event_array(msg: EventArrayMsg) -> bytes:
 def ros1_to_cdr_event_array(data: Buffer) -> bytes:
     """Re-serialise ROS 1 EventArray bytes (e.g. from an MVSEC bag) as ROS 2 CDR bytes."""
     return encode_cdr_event_array(decode_ros1_event_array(data))
+
+
+# ---- event_camera_msgs/EventPacket (also event_array_msgs/EventArray, its identical predecessor)
+
+_U64X2 = struct.Struct('<QQ')          # seq, time_base
+_DIMS2 = struct.Struct('<II')          # height, width
+
+
+@dataclass(frozen=True)
+class EventPacketMsg:
+    """One event_camera_msgs/EventPacket; ``events`` is the encoded payload (uint8 array, a
+    view of the message bytes when decoded), ``header_seq`` the ROS 1 header's seq."""
+
+    stamp_ns: int
+    frame_id: str
+    height: int
+    width: int
+    seq: int
+    time_base: int
+    encoding: str
+    is_bigendian: bool
+    events: np.ndarray
+    header_seq: int = 0
+
+
+def _string(buf: memoryview, pos: int, what: str, field: str, nul: bool) -> tuple[str, int]:
+    """A length-prefixed string at ``pos`` (CDR: counts and ends with a NUL); (text, end)."""
+    _need(buf, pos, 4, what, f'{field} length')
+    (size,) = _U32.unpack_from(buf, pos)
+    pos += 4
+    if size > len(buf) - pos:
+        raise WireError(f'{what}: {field} length {size} at offset {pos - 4} goes beyond the '
+                        f'buffer ({len(buf) - pos} bytes remain)')
+    raw = buf[pos:pos + size]
+    if nul and size:
+        if raw[-1] != 0:
+            raise WireError(f'{what}: {field} of length {size} is not NUL-terminated')
+        raw = raw[:-1]
+    try:
+        text = str(raw, 'utf-8')
+    except UnicodeDecodeError as err:
+        raise WireError(f'{what}: {field} is not valid UTF-8 ({err.reason} at byte '
+                        f'{err.start})') from None
+    return text, pos + size
+
+
+def _payload(buf: memoryview, pos: int, what: str, trailing: int) -> np.ndarray:
+    """The ``uint8[] events`` sequence at ``pos`` as a view; at most ``trailing`` bytes after."""
+    _need(buf, pos, 4, what, 'events length')
+    (size,) = _U32.unpack_from(buf, pos)
+    pos += 4
+    remain = len(buf) - pos
+    if size > remain:
+        raise WireError(f'{what}: {size} event bytes announced but only {remain} remain '
+                        f'(message of {len(buf)} bytes is truncated or not an EventPacket)')
+    if remain - size > trailing:
+        raise WireError(f'{what}: {remain - size} unexpected bytes after the events '
+                        f'(message of {len(buf)} bytes is not an EventPacket)')
+    return np.frombuffer(buf, np.uint8, size, pos)
+
+
+def decode_cdr_event_packet(data: Buffer) -> EventPacketMsg:
+    """Decode a ROS 2 CDR event_camera_msgs/EventPacket (with its encapsulation header)."""
+    what = 'CDR event_camera_msgs/EventPacket'
+    buf = _as_bytes_view(data, what)
+    _check_cdr_header(buf, what)
+    _need(buf, 4, 8, what, 'header.stamp')
+    sec, nsec = struct.unpack_from('<iI', buf, 4)
+    frame_id, pos = _string(buf, 12, what, 'header.frame_id', nul=True)
+    pos = 4 + ((pos - 4 + 3) & ~3)
+    _need(buf, pos, _DIMS2.size, what, 'height/width')
+    height, width = _DIMS2.unpack_from(buf, pos)
+    pos = 4 + ((pos + _DIMS2.size - 4 + 7) & ~7)
+    _need(buf, pos, _U64X2.size, what, 'seq/time_base')
+    seq, time_base = _U64X2.unpack_from(buf, pos)
+    encoding, pos = _string(buf, pos + _U64X2.size, what, 'encoding', nul=True)
+    _need(buf, pos, 1, what, 'is_bigendian')
+    bigendian = buf[pos]
+    pos = 4 + ((pos + 1 - 4 + 3) & ~3)
+    events = _payload(buf, pos, what, CDR_MAX_TRAILING)
+    return EventPacketMsg(sec * NS_PER_S + nsec, frame_id, height, width, seq, time_base,
+                          encoding, bool(bigendian), events)
+
+
+def decode_ros1_event_packet(data: Buffer) -> EventPacketMsg:
+    """Decode a ROS 1 serialised event_camera_msgs/EventPacket (as stored in a ROS 1 bag)."""
+    what = 'ROS 1 event_camera_msgs/EventPacket'
+    buf = _as_bytes_view(data, what)
+    _need(buf, 0, 12, what, 'header')
+    header_seq, sec, nsec = struct.unpack_from('<III', buf, 0)
+    frame_id, pos = _string(buf, 12, what, 'header.frame_id', nul=False)
+    _need(buf, pos, _DIMS2.size + _U64X2.size, what, 'height/width/seq/time_base')
+    height, width = _DIMS2.unpack_from(buf, pos)
+    seq, time_base = _U64X2.unpack_from(buf, pos + _DIMS2.size)
+    encoding, pos = _string(buf, pos + _DIMS2.size + _U64X2.size, what, 'encoding', nul=False)
+    _need(buf, pos, 1, what, 'is_bigendian')
+    bigendian = buf[pos]
+    events = _payload(buf, pos + 1, what, 0)
+    return EventPacketMsg(sec * NS_PER_S + nsec, frame_id, height, width, seq, time_base,
+                          encoding, bool(bigendian), events, header_seq)
+
+
+def _check_u64(value: int, name: str, what: str) -> int:
+    value = int(value)
+    if not 0 <= value < 2 ** 64:
+        raise WireError(f'{what}: {name} {value} does not fit uint64')
+    return value
+
+
+def encode_cdr_event_packet(msg: EventPacketMsg) -> bytes:
+    """Serialise ``msg`` as ROS 2 CDR (little endian, with encapsulation header)."""
+    what = 'encoding CDR event_camera_msgs/EventPacket'
+    sec, nsec = _split_stamp(msg.stamp_ns, _I32_MIN, _I32_MAX, what)
+    frame = msg.frame_id.encode('utf-8') + b'\x00'
+    encoding = msg.encoding.encode('utf-8') + b'\x00'
+    payload = np.ascontiguousarray(msg.events, np.uint8).reshape(-1)
+    out = bytearray(CDR_LE_HEADER)
+    out += struct.pack('<iII', sec, nsec, len(frame)) + frame
+    out += bytes(-(len(out) - 4) % 4)
+    out += _DIMS2.pack(_check_u32(msg.height, 'height', what),
+                       _check_u32(msg.width, 'width', what))
+    out += bytes(-(len(out) - 4) % 8)
+    out += _U64X2.pack(_check_u64(msg.seq, 'seq', what),
+                       _check_u64(msg.time_base, 'time_base', what))
+    out += _U32.pack(len(encoding)) + encoding + bytes([bool(msg.is_bigendian)])
+    out += bytes(-(len(out) - 4) % 4)
+    out += _U32.pack(_check_u32(payload.size, 'events length', what))
+    out += payload.tobytes()
+    return bytes(out)
+
+
+def encode_ros1_event_packet(msg: EventPacketMsg) -> bytes:
+    """Serialise ``msg`` in the ROS 1 wire format."""
+    what = 'encoding ROS 1 event_camera_msgs/EventPacket'
+    sec, nsec = _split_stamp(msg.stamp_ns, 0, _U32_MAX, what)
+    frame = msg.frame_id.encode('utf-8')
+    encoding = msg.encoding.encode('utf-8')
+    payload = np.ascontiguousarray(msg.events, np.uint8).reshape(-1)
+    out = bytearray(struct.pack('<IIII', _check_u32(msg.header_seq, 'header seq', what), sec,
+                                nsec, len(frame)))
+    out += frame
+    out += _DIMS2.pack(_check_u32(msg.height, 'height', what),
+                       _check_u32(msg.width, 'width', what))
+    out += _U64X2.pack(_check_u64(msg.seq, 'seq', what),
+                       _check_u64(msg.time_base, 'time_base', what))
+    out += _U32.pack(len(encoding)) + encoding + bytes([bool(msg.is_bigendian)])
+    out += _U32.pack(_check_u32(payload.size, 'events length', what))
+    out += payload.tobytes()
+    return bytes(out)
+
+
+def ros1_to_cdr_event_packet(data: Buffer) -> bytes:
+    """Re-serialise ROS 1 EventPacket bytes as ROS 2 CDR bytes (the payload is copied once)."""
+    return encode_cdr_event_packet(decode_ros1_event_packet(data))
