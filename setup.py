@@ -26,6 +26,7 @@ setup(
         'console_scripts': [
             'depth_node = stereospike_ros.depth_node:main',
             'play_bag = stereospike_ros.play:main',
+            'export_events = stereospike_ros.export_events:main',
         ],
     },
 )

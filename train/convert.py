@@ -49,8 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rounding', choices=ROUNDING_MODES, default='truncate')
     p.add_argument('--no-hole-filling', action='store_true',
                    help='keep the ground truth as is (no area closing)')
-    p.add_argument('--left-topic', default=MVSEC_TOPICS['left_events'])
-    p.add_argument('--right-topic', default=MVSEC_TOPICS['right_events'])
+    p.add_argument('--left-topic', default=MVSEC_TOPICS['left_events'],
+                   help='left event topic of a bag: dvs_msgs/EventArray or '
+                        'event_camera_msgs/EventPacket (libcaer_driver, metavision_driver)')
+    p.add_argument('--right-topic', default=MVSEC_TOPICS['right_events'],
+                   help='right event topic (same types)')
     p.add_argument('--depth-topic', default=MVSEC_TOPICS['left_depth'])
     p.add_argument('--unsorted', choices=UNSORTED_POLICIES, default='error',
                    help='events whose time goes backwards: stop with an error, or drop them')

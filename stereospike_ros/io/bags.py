@@ -1,9 +1,12 @@
-"""ROS 1 and ROS 2 bags through rosbags: raw event bytes decoded by wire.py, 32FC1 depth images.
+"""ROS 1 and ROS 2 bags through rosbags: raw event bytes decoded by wire.py and the EventPacket
+codecs, 32FC1 depth images.
 
 Readers use rosbags' ``AnyReader`` (ROS 1 ``.bag`` files; ROS 2 bag directories, sqlite3 or mcap,
-or a bare ``.db3``/``.mcap`` file) and never deserialise events per message object. The writer
-embeds the dvs_msgs definitions (ROS 2 field-identical to ros-event-camera/dvs_msgs; ROS 1 with
-``time ts``) and writes ROS 2 bags in rosbag2 format version 8 so that Humble can play them.
+or a bare ``.db3``/``.mcap`` file) and never deserialise events per message object. Event topics
+are dvs_msgs/EventArray or event_camera_msgs/EventPacket (as libcaer_driver and metavision_driver
+record them; also its identical predecessor event_array_msgs/EventArray). The writer embeds the
+message definitions (ROS 2 field-identical to the ros-event-camera packages; dvs_msgs for ROS 1
+with ``time ts``) and writes ROS 2 bags in rosbag2 format version 8 so that Humble can play them.
 Every problem raises :class:`BagError` naming the bag, the topic where relevant, and the problem.
 """
 from __future__ import annotations
@@ -28,10 +31,12 @@ from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
 from stereospike_ros.io import atomic
+from stereospike_ros.io.codecs import Decoded, EventPacketDecoder
 from stereospike_ros.io.events import NS_PER_S, Events
-from stereospike_ros.io.wire import (EventArrayMsg, WireError, decode_cdr_event_array,
-                                     decode_ros1_event_array, encode_cdr_event_array,
-                                     encode_ros1_event_array)
+from stereospike_ros.io.wire import (EventArrayMsg, EventPacketMsg, WireError,
+                                     decode_cdr_event_array, decode_ros1_event_array,
+                                     encode_cdr_event_array, encode_cdr_event_packet,
+                                     encode_ros1_event_array, encode_ros1_event_packet)
 
 PathLike = Union[str, os.PathLike]
 EVENT_ARRAY_TYPE = 'dvs_msgs/msg/EventArray'
@@ -54,6 +59,16 @@ DVS_MSGS_ROS1 = {
     'dvs_msgs/msg/Event': 'uint16 x\nuint16 y\ntime ts\nbool polarity\n',
     EVENT_ARRAY_TYPE: 'Header header\n\nuint32 height\nuint32 width\n\nEvent[] events\n',
 }
+EVENT_PACKET_TYPE = 'event_camera_msgs/msg/EventPacket'
+#: event_array_msgs/EventArray: EventPacket's predecessor, the same fields (older recordings).
+LEGACY_PACKET_TYPE = 'event_array_msgs/msg/EventArray'
+PACKET_TYPES = (EVENT_PACKET_TYPE, LEGACY_PACKET_TYPE)
+EVENT_TYPES = (EVENT_ARRAY_TYPE,) + PACKET_TYPES
+# EventPacket: field for field ros-event-camera/event_camera_msgs (same type hash, same md5).
+_PACKET_FIELDS = ('uint32 height\nuint32 width\nuint64 seq\nuint64 time_base\n'
+                  'string encoding\nbool is_bigendian\nuint8[] events\n')
+EVENT_PACKET_ROS2 = {name: 'std_msgs/Header header\n' + _PACKET_FIELDS for name in PACKET_TYPES}
+EVENT_PACKET_ROS1 = {name: 'Header header\n' + _PACKET_FIELDS for name in PACKET_TYPES}
 
 
 class BagError(ValueError):
@@ -62,11 +77,13 @@ class BagError(ValueError):
 
 @lru_cache(maxsize=None)
 def dvs_typestore(ros_version: int) -> Typestore:
-    """rosbags typestore with the standard types (Noetic or Humble) plus dvs_msgs."""
+    """rosbags typestore with the standard types (Noetic or Humble) plus dvs_msgs and
+    EventPacket."""
     if ros_version not in (1, 2):
         raise ValueError(f'ros_version must be 1 or 2, not {ros_version!r}')
     store = get_typestore(Stores.ROS1_NOETIC if ros_version == 1 else Stores.ROS2_HUMBLE)
-    defs = DVS_MSGS_ROS1 if ros_version == 1 else DVS_MSGS_ROS2
+    defs = ({**DVS_MSGS_ROS1, **EVENT_PACKET_ROS1} if ros_version == 1
+            else {**DVS_MSGS_ROS2, **EVENT_PACKET_ROS2})
     types = {}
     for name, text in defs.items():
         types.update(get_types_from_msg(text, name))
@@ -125,8 +142,9 @@ def _open_reader(path: PathLike) -> Iterator[AnyReader]:
 
 
 def _connections(reader: AnyReader, path: Path, topics: Iterable[str],
-                 msgtype: Optional[str]) -> list:
-    """The connections of ``topics``; BagError for a missing topic or a wrong message type."""
+                 msgtype: Optional[Union[str, tuple]]) -> list:
+    """The connections of ``topics``; BagError for a missing topic or a message type not
+    ``msgtype`` (one name or a tuple of accepted names; None accepts any)."""
     found = []
     present = sorted({c.topic for c in reader.connections})
     for topic in topics:
@@ -134,9 +152,10 @@ def _connections(reader: AnyReader, path: Path, topics: Iterable[str],
         if not conns:
             raise BagError(f'{path}: topic {topic!r} not in bag (topics: {", ".join(present)})')
         for conn in conns:
-            if msgtype is not None and conn.msgtype != msgtype:
+            allowed = (msgtype,) if isinstance(msgtype, str) else msgtype
+            if allowed is not None and conn.msgtype not in allowed:
                 raise BagError(f'{path}: topic {topic} has type {conn.msgtype}, '
-                               f'expected {msgtype}')
+                               f'expected {" or ".join(allowed)}')
             fmt = getattr(conn.ext, 'serialization_format', 'cdr') if reader.is2 else 'ros1'
             if fmt not in ('cdr', 'ros1'):
                 raise BagError(f'{path}: topic {topic} uses serialization {fmt!r}, not cdr')
@@ -170,6 +189,15 @@ def topic_types(path: PathLike) -> dict[str, str]:
     """Map every topic of a bag to its message type (e.g. for the player)."""
     with _open_reader(path) as reader:
         return {c.topic: c.msgtype for c in reader.connections}
+
+
+def topic_counts(path: PathLike) -> dict[str, int]:
+    """Map every topic of a bag to its message count as the bag's index lists it."""
+    with _open_reader(path) as reader:
+        out: dict[str, int] = {}
+        for c in reader.connections:
+            out[c.topic] = out.get(c.topic, 0) + max(int(c.msgcount), 0)
+        return out
 
 
 def offered_reliability(path: PathLike) -> dict[str, Optional[str]]:
@@ -215,6 +243,43 @@ def iter_event_messages(path: PathLike, topic: str) -> Iterator[tuple[int, Event
             yield record_ns, msg
 
 
+def iter_events(path: PathLike, topic: str, strict: bool = True,
+                width: Optional[int] = None, height: Optional[int] = None
+                ) -> Iterator[tuple[int, Events, Optional[Decoded]]]:
+    """Yield ``(record time ns, events, decoded)`` per message of an event topic, in bag order.
+
+    dvs_msgs/EventArray topics give ``decoded`` None; EventPacket topics are decoded by one
+    :class:`~stereospike_ros.io.codecs.EventPacketDecoder` (``width``/``height`` pin the sensor
+    size) and give its :class:`~stereospike_ros.io.codecs.Decoded` (drop counts, problems).
+    With ``strict``, a packet rejected whole (malformed, unknown encoding, big endian, size
+    change, times beyond int64) raises BagError; otherwise it yields no events and its counts.
+    """
+    with _open_reader(path) as reader:
+        bag = Path(reader.paths[0])
+        conns = _connections(reader, bag, [topic], EVENT_TYPES)
+        types = {c.msgtype for c in conns}
+        if len(types) > 1:
+            raise BagError(f'{bag}: topic {topic} mixes message types {sorted(types)}')
+        if types.pop() == EVENT_ARRAY_TYPE:
+            decode = decode_cdr_event_array if reader.is2 else decode_ros1_event_array
+            for _, record_ns, raw in _messages(reader, bag, conns, topic):
+                try:
+                    msg = decode(raw)
+                except WireError as err:
+                    raise BagError(f'{bag}: topic {topic} message recorded at {record_ns} ns: '
+                                   f'{err}') from err
+                yield record_ns, msg.events, None
+            return
+        decoder = EventPacketDecoder(width, height)
+        fmt = 'cdr' if reader.is2 else 'ros1'
+        for _, record_ns, raw in _messages(reader, bag, conns, topic):
+            decoded = decoder.decode_bytes(raw, fmt)
+            if strict and decoded.rejected:
+                raise BagError(f'{bag}: topic {topic} message recorded at {record_ns} ns: '
+                               f'{decoded.problems[-1]}')
+            yield record_ns, decoded.events, decoded
+
+
 def iter_raw_messages(path: PathLike, topics: Iterable[str]
                       ) -> Iterator[tuple[str, int, bytes, str]]:
     """Yield ``(topic, record ns, raw bytes, 'ros1' | 'cdr')`` of the given topics in bag order."""
@@ -231,7 +296,8 @@ def iter_raw_messages(path: PathLike, topics: Iterable[str]
 def read_events(path: PathLike, topic: str, start_ns: Optional[int] = None,
                 stop_ns: Optional[int] = None, *, chunk_messages: int = 64,
                 chunk_events: Optional[int] = None, early_stop: bool = False,
-                progress: bool = False) -> Iterator[Events]:
+                progress: bool = False, packet_counts: Optional[dict] = None
+                ) -> Iterator[Events]:
     """Yield the events with ``start_ns <= t < stop_ns`` (sensor time) in chunks, in bag order.
 
     A chunk holds the events of at most ``chunk_messages`` messages (bounded memory), and is cut
@@ -239,6 +305,8 @@ def read_events(path: PathLike, topic: str, start_ns: Optional[int] = None,
     about 1e5 events measured best here, against 4x slower chunks of 1e7). Bag order is
     sensor-time order for event-camera drivers. ``early_stop`` ends the scan at the first message
     whose first event is at or after ``stop_ns`` (only valid when times never decrease).
+    EventPacket topics are decoded strictly (see :func:`iter_events`); their drop counters are
+    added to ``packet_counts`` when given.
     """
     if chunk_messages < 1:
         raise ValueError(f'chunk_messages must be >= 1, not {chunk_messages}')
@@ -254,17 +322,20 @@ def read_events(path: PathLike, topic: str, start_ns: Optional[int] = None,
             total = sum(c.msgcount for c in reader.connections if c.topic == topic)
     bar = tqdm(total=total, desc=f'{topic}', unit='msg', disable=not progress)
     with bar:
-        for _, msg in iter_event_messages(path, topic):
+        for _, msg_events, decoded in iter_events(path, topic):
             bar.update()
-            t = msg.events.t
+            if decoded is not None and packet_counts is not None:
+                for key, value in decoded.counts.items():
+                    packet_counts[key] = packet_counts.get(key, 0) + value
+            t = msg_events.t
             pending += 1
             if len(t):
                 if early_stop and stop_ns is not None and t[0] >= hi:
                     break
                 if t.min() < lo or t.max() >= hi:
-                    events = msg.events[(t >= lo) & (t < hi)]
+                    events = msg_events[(t >= lo) & (t < hi)]
                 else:
-                    events = msg.events
+                    events = msg_events
                 if len(events):
                     parts.append(events)
                     held += len(events)
@@ -312,7 +383,8 @@ def iter_depth_images(path: PathLike, topic: str) -> Iterator[tuple[int, np.ndar
 
 
 class EventBagWriter:
-    """Write dvs_msgs/EventArray and 32FC1 depth bags: ROS 1 or ROS 2 (sqlite3, mcap; version 8).
+    """Write event (dvs_msgs/EventArray, EventPacket) and 32FC1 depth bags: ROS 1 or ROS 2
+    (sqlite3, mcap; version 8).
 
     A context manager; the bag appears at ``path`` only when it closes without error (written in
     a temporary sibling folder, then moved into place by :func:`atomic.move_into_place`).
@@ -402,6 +474,16 @@ class EventBagWriter:
         except WireError as err:
             raise BagError(f'{self.path}: topic {topic}: {err}') from err
         self._write(topic, EVENT_ARRAY_TYPE, record_ns, data)
+
+    def write_packet(self, topic: str, record_ns: int, msg: EventPacketMsg) -> None:
+        """Append one event_camera_msgs/EventPacket (its payload as is) recorded at
+        ``record_ns``."""
+        try:
+            data = (encode_ros1_event_packet(msg) if self.fmt == 'ros1'
+                    else encode_cdr_event_packet(msg))
+        except WireError as err:
+            raise BagError(f'{self.path}: topic {topic}: {err}') from err
+        self._write(topic, EVENT_PACKET_TYPE, record_ns, data)
 
     def write_depth(self, topic: str, record_ns: int, stamp_ns: int, depth: np.ndarray,
                     frame_id: str) -> None:

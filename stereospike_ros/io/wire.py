@@ -25,6 +25,7 @@ CDR_LE_HEADER = b'\x00\x01\x00\x00'
 #: At most this many bytes may follow the last event of a CDR message (end padding of some RMWs).
 CDR_MAX_TRAILING = 7
 
+_U32 = struct.Struct('<I')
 _ROS1_HEAD = struct.Struct('<IIII')    # seq, stamp sec, stamp nsec, frame_id length
 _DIMS = struct.Struct('<III')          # height, width, event count
 _CDR_HEAD = struct.Struct('<iII')      # stamp sec, stamp nanosec, frame_id length (incl. NUL)

@@ -27,6 +27,7 @@ from stereospike_ros.io import bags, calibration
 from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
 from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
+from stereospike_ros.io.codecs import COUNT_KEYS
 from stereospike_ros.offline import splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES, Rectifier
 from stereospike_ros.windowing.reference import (PARTITION_KEYS, REFERENCE, STAT_KEYS,
@@ -189,11 +190,22 @@ def _hdf5_chunks(data: MvsecData, side: str, grid: WindowGrid, reader_stats: dic
         yield c.x, c.y, c.seconds, c.on
 
 
-def _bag_chunks(path: str, topic: str, grid: WindowGrid, reader_stats: dict) -> Iterator[tuple]:
-    """Event chunks of one camera from a bag (every event is read; the windower filters)."""
+def _bag_chunks(path: str, topic: str, grid: WindowGrid, reader_stats: dict,
+                packet_counts: dict) -> Iterator[tuple]:
+    """Event chunks of one camera from a bag (every event is read; the windower filters).
+
+    EventPacket topics are decoded by the codecs; the events they drop beyond the sensor are
+    counted as read and dropped here, their other counters go to ``packet_counts``.
+    """
     reader_stats.update(read=0, non_finite=0, beyond_sensor=0, unsorted=0, skipped=0)
-    for ev in bags.read_events(path, topic, chunk_messages=4096, chunk_events=1 << 17):
+    read = 0
+    for ev in bags.read_events(path, topic, chunk_messages=4096, chunk_events=1 << 17,
+                               packet_counts=packet_counts):
+        read += len(ev)
         yield ev.x, ev.y, ev.seconds, ev.p
+    if packet_counts.get('beyond_sensor'):
+        reader_stats['beyond_sensor'] = packet_counts['beyond_sensor']
+        reader_stats['read'] = read + packet_counts['beyond_sensor']
 
 
 def _merge_stats(window_stats: dict, reader_stats: dict) -> dict:
@@ -274,6 +286,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
                                  desc='depth', unit='frame', disable=not progress):
                 writer.depth[i - a] = depth
             reader = {'left': {}, 'right': {}}
+            packets: dict = {'left': {}, 'right': {}}      # EventPacket decoder counters
             win_stats: dict = {}
             t_events = time.perf_counter()
             if data_kind == 'hdf5':
@@ -283,8 +296,8 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
                     _write_inputs(writer, chunks, grid, rect_l, rect_r, unsorted, win_stats,
                                   progress, check_order=False)
             else:
-                chunks = [_bag_chunks(data, topics[f'{side}_events'], grid, reader[side])
-                          for side in ('left', 'right')]
+                chunks = [_bag_chunks(data, topics[f'{side}_events'], grid, reader[side],
+                                      packets[side]) for side in ('left', 'right')]
                 try:
                     _write_inputs(writer, chunks, grid, rect_l, rect_r, unsorted, win_stats,
                                   progress)
@@ -300,10 +313,15 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
                                           f'events ({missing} unaccounted)')
             totals = {k: cams['left'][k] + cams['right'][k] for k in STAT_KEYS}
             summary['events'] = {'left': cams['left'], 'right': cams['right'], 'total': totals}
-            attrs = {k: v for k, v in summary.items() if k != 'events'}
+            if packets['left'] or packets['right']:
+                summary['packets'] = packets
+            attrs = {k: v for k, v in summary.items() if k not in ('events', 'packets')}
             for side, st in (*cams.items(), ('total', totals)):
                 for key, value in st.items():
                     attrs[f'events_{side}_{key}'] = value
+            for side, st in packets.items():
+                for key, value in st.items():
+                    attrs[f'packets_{side}_{key}'] = value
             attrs['converter'] = 'stereospike_ros.offline.conversion'
             attrs['sample_offset_note'] = (f'reference datasets use sample i = window '
                                            f'i+{splits.SAMPLE_OFFSET}')
@@ -337,4 +355,11 @@ def format_summary(summary: dict) -> str:
              f"{'events':>16} {'left':>14} {'right':>14}"]
     for key in STAT_KEYS:
         lines.append(f'{key:>16} {ev["left"][key]:>14,} {ev["right"][key]:>14,}')
+    packets = summary.get('packets')
+    if packets:
+        lines.append(f"{'EventPackets':>16} {'left':>14} {'right':>14}")
+        for key in COUNT_KEYS:
+            left, right = packets['left'].get(key, 0), packets['right'].get(key, 0)
+            if left or right or key == 'packets':
+                lines.append(f'{key:>16} {left:>14,} {right:>14,}')
     return '\n'.join(lines)

@@ -2,10 +2,12 @@
 
 ``python -m stereospike_ros.play BAG [--rate R] [--loop] [--start-offset S] [--topics ...]
 [--depth] [--remap from:=to] [--reliability R]`` (console script ``play_bag``). Event messages
-are forwarded as raw CDR bytes (``publisher.publish(bytes)``); ROS 1 bytes are converted with
-``wire.ros1_to_cdr_event_array``; no message object is ever built per event. Depth images
-(``--depth``) are republished as sensor_msgs/Image. Header stamps are forwarded unchanged, so a
-looped bag makes sensor time go back (the depth node resets, as it does for ``ros2 bag play -l``).
+(dvs_msgs/EventArray, event_camera_msgs/EventPacket) are forwarded as raw CDR bytes
+(``publisher.publish(bytes)``); ROS 1 bytes are converted with ``wire.ros1_to_cdr_event_array`` /
+``ros1_to_cdr_event_packet`` (an EventPacket's encoded payload is copied as is); no message
+object is ever built per event. Depth images (``--depth``) are republished as
+sensor_msgs/Image. Header stamps are forwarded unchanged, so a looped bag makes sensor time go
+back (the depth node resets, as it does for ``ros2 bag play -l``).
 Each topic is published with the reliability its publishers offered when the bag was recorded
 (reliable where the bag does not say, e.g. ROS 1 bags); ``--reliability`` overrides it.
 """
@@ -92,18 +94,24 @@ class _Converter:
         if msgtype == bags.EVENT_ARRAY_TYPE:
             from dvs_msgs.msg import EventArray
             self.ros_type = EventArray
+        elif msgtype in bags.PACKET_TYPES:
+            # event_array_msgs/EventArray has EventPacket's fields: played as EventPacket
+            from event_camera_msgs.msg import EventPacket
+            self.ros_type = EventPacket
         elif msgtype == bags.IMAGE_TYPE:
             from sensor_msgs.msg import Image
             self.ros_type = Image
         else:
             raise PlayError(f'{bag}: topic {topic} has type {msgtype}; the player forwards '
-                            f'{bags.EVENT_ARRAY_TYPE} and {bags.IMAGE_TYPE} only')
+                            f'{", ".join(bags.EVENT_TYPES)} and {bags.IMAGE_TYPE} only')
 
     def __call__(self, raw: bytes, fmt: str):
         if fmt == 'cdr':
             return raw
         if self.msgtype == bags.EVENT_ARRAY_TYPE:
             return wire.ros1_to_cdr_event_array(raw)
+        if self.msgtype in bags.PACKET_TYPES:
+            return wire.ros1_to_cdr_event_packet(raw)
         # ROS 1 image (one per frame, not per event): rebuild as a ROS 2 message.
         img = bags.dvs_typestore(1).deserialize_ros1(raw, bags.IMAGE_TYPE)
         msg = self.ros_type()

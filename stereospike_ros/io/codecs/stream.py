@@ -86,8 +86,6 @@ class EventPacketDecoder:
         reason = self._reject_reason(msg, counts)
         if reason is None:
             codec = self._codec_for(msg.encoding, counts, problems)
-            if codec.uses_time_base:
-                reset |= self._check_time_base(msg.time_base, counts, problems)
             found = new_counts()
             try:
                 events = codec.decode(msg.events, msg.time_base, msg.width, msg.height, found)
@@ -95,6 +93,8 @@ class EventPacketDecoder:
                 counts['time_overflow'] = 1
                 reason = str(err)
             else:
+                if codec.uses_time_base:
+                    reset |= self._check_time_base(msg.time_base, counts, problems)
                 for key, value in found.items():
                     if value:
                         counts[key] += value
