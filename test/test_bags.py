@@ -331,3 +331,116 @@ def test_messages_missing_against_the_index_are_reported(written, tmp_path):
                                                     'message_count: 13\n'))
     with pytest.raises(BagError, match='read 12 messages but the bag index lists 13'):
         list(bags.read_events(dst, EV))
+
+
+# ---------------------------------------------------------------- EventPacket topics
+
+PK = '/left/events'
+
+
+def packet_stream(count: int = 6):
+    """libcaer_cmp EventPackets (record ns, message, events) of one camera, seq 0.."""
+    from stereospike_ros.io.codecs import CODECS
+    rng = np.random.default_rng(11)
+    out = []
+    for k in range(count):
+        base = BASE + k * 1_000_000
+        n = [0, 1, 50][k % 3]
+        ev = Events(rng.integers(0, 346, n).astype(np.uint16),
+                    rng.integers(0, 260, n).astype(np.uint16),
+                    base + np.sort(rng.integers(0, 1000, n)) * 1000, rng.random(n) < 0.5)
+        payload = np.frombuffer(CODECS['libcaer_cmp'].encode(ev, base), np.uint8)
+        out.append((base + 2_000_000, wire.EventPacketMsg(base, 'left', 260, 346, k, base,
+                                                          'libcaer_cmp', False, payload), ev))
+    return out
+
+
+@pytest.mark.parametrize('fmt, name', FMTS)
+def test_event_packet_bags_round_trip(tmp_path, fmt, name):
+    stream = packet_stream()
+    path = tmp_path / name
+    with EventBagWriter(path, fmt) as writer:
+        for record_ns, msg, _ in stream:
+            writer.write_packet(PK, record_ns, msg)
+    assert bags.topic_types(path) == {PK: bags.EVENT_PACKET_TYPE}
+    assert bags.topic_counts(path) == {PK: len(stream)}
+    got = list(bags.iter_events(path, PK))
+    assert [r for r, _, _ in got] == [r for r, _, _ in stream]
+    for (_, events, decoded), (_, msg, want) in zip(got, stream):
+        assert decoded.message.seq == msg.seq and decoded.message.encoding == 'libcaer_cmp'
+        assert not decoded.problems
+        for field in 'xytp':
+            np.testing.assert_array_equal(getattr(events, field), getattr(want, field))
+    counts: dict = {}
+    chunks = list(bags.read_events(path, PK, chunk_messages=2, packet_counts=counts))
+    assert sum(len(c) for c in chunks) == sum(len(e) for _, _, e in stream)
+    assert counts['packets'] == len(stream) and counts['rejected_packets'] == 0
+    raw = [r for _, _, r, _ in bags.iter_raw_messages(path, [PK])]
+    want = [(wire.encode_ros1_event_packet if fmt == 'ros1' else wire.encode_cdr_event_packet)(m)
+            for _, m, _ in stream]
+    assert raw == want
+
+
+def test_event_packet_definitions_and_hash_match_upstream(tmp_path):
+    """The bag definitions are ros-event-camera/event_camera_msgs' EventPacket: the RIHS01 hash
+    rosbags computes from upstream's text, and (when built here) the one rosidl generated."""
+    upstream = ('# This message contains a packet of camera events\n\n'
+                'std_msgs/Header header     # standard ROS header\n'
+                'uint32 height     # image height\nuint32 width      # image width\n\n'
+                'uint64 seq        # sequence number to detect lost messages\n'
+                'uint64 time_base  # event ros time = time_base + decoded event_time\n'
+                'string encoding   # the encoding scheme to use\n'
+                'bool is_bigendian # true if machine stores in big endian format\n\n'
+                'uint8[] events\n')
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    store.register(get_types_from_msg(upstream, bags.EVENT_PACKET_TYPE))
+    want = store.hash_rihs01(bags.EVENT_PACKET_TYPE)
+    assert bags.dvs_typestore(2).hash_rihs01(bags.EVENT_PACKET_TYPE) == want
+    ours = (ROOT / 'interfaces' / 'event_camera_msgs' / 'msg' / 'EventPacket.msg').read_text()
+    mine = get_typestore(Stores.ROS2_HUMBLE)
+    mine.register(get_types_from_msg(ours, bags.EVENT_PACKET_TYPE))
+    assert mine.hash_rihs01(bags.EVENT_PACKET_TYPE) == want
+    built = Path(sys.prefix) / 'share' / 'event_camera_msgs' / 'msg' / 'EventPacket.json'
+    if built.is_file():
+        hashes = {h['type_name']: h['hash_string']
+                  for h in json.loads(built.read_text())['type_hashes']}
+        assert hashes[bags.EVENT_PACKET_TYPE] == want
+    path = tmp_path / 'pk'
+    with EventBagWriter(path, 'sqlite3') as writer:
+        writer.write_packet(PK, BASE, packet_stream(1)[0][1])
+    with AnyReader([path]) as reader:
+        assert reader.connections[0].digest == want
+
+
+def test_event_packet_bad_packets_strict_and_counted(tmp_path):
+    stream = packet_stream(4)
+    _, msg, _ = stream[2]
+    bad = wire.EventPacketMsg(msg.stamp_ns, msg.frame_id, msg.height, msg.width, msg.seq,
+                              msg.time_base, 'evt21', False, msg.events)
+    path = tmp_path / 'bad'
+    with EventBagWriter(path, 'mcap') as writer:
+        for k, (record_ns, m, _) in enumerate(stream):
+            writer.write_packet(PK, record_ns, bad if k == 2 else m)
+    with pytest.raises(BagError, match=r"bad.*topic /left/events message recorded at \d+ ns: "
+                                       r"packet seq 2 rejected: unknown encoding 'evt21'"):
+        list(bags.iter_events(path, PK))
+    got = list(bags.iter_events(path, PK, strict=False))
+    assert len(got) == 4 and got[2][2].rejected and len(got[2][1]) == 0
+    assert got[2][2].counts['unknown_encoding'] == 1
+    with pytest.raises(BagError, match='rejected'):
+        list(bags.read_events(path, PK))
+
+
+def test_legacy_event_array_msgs_bag_reads_as_event_packet(tmp_path):
+    """event_array_msgs/EventArray (EventPacket's predecessor, e.g. the shared mono recording)
+    is read with the same codecs."""
+    stream = packet_stream(3)
+    path = tmp_path / 'legacy'
+    store = bags.dvs_typestore(2)
+    with Writer2(path, version=8, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        conn = writer.add_connection(PK, bags.LEGACY_PACKET_TYPE, typestore=store)
+        for record_ns, msg, _ in stream:
+            writer.write(conn, record_ns, wire.encode_cdr_event_packet(msg))
+    got = list(bags.iter_events(path, PK))
+    for (_, events, _), (_, _, want) in zip(got, stream):
+        np.testing.assert_array_equal(events.t, want.t)
