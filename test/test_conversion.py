@@ -289,3 +289,47 @@ def test_prepared_frames_keeps_order_and_values():
     assert [i for i, _ in got] == list(range(25))
     for (_, out), (_, frame) in zip(got, frames):
         np.testing.assert_array_equal(out, conversion.fill_holes(frame))
+
+
+@pytest.mark.parametrize('fmt', ['ros1', 'sqlite3', 'mcap'])
+def test_event_packet_bag_route_is_identical_to_hdf5(sequence, tmp_path, fmt):
+    """EventPacket bags as libcaer_driver records them (left libcaer_cmp, right libcaer, 5 ms
+    packets): the same tensors and counts as the HDF5 route, an event beyond the sensor
+    included."""
+    from stereospike_ros.io import bags, wire
+    from stereospike_ros.io.codecs import CODECS
+    cams = {}
+    for side, e in sequence['events'].items():     # drivers record whole microseconds
+        x = e.x.copy()
+        x[len(x) // 2] = W + 4                      # beyond the sensor: dropped, counted
+        cams[side] = Events(x, e.y, e.t // 1000 * 1000, e.p)
+    mv = {side: rows(e.x, e.y, ns_to_seconds(e.t), np.where(e.p, 1.0, -1.0))
+          for side, e in cams.items()}
+    data = write_data(tmp_path / 'us_data.hdf5', mv['left'], mv['right'])
+    bag = tmp_path / ('us_data.bag' if fmt == 'ros1' else 'us_data')
+    topics = {'left': '/cam_left/events', 'right': '/cam_right/events'}
+    encodings = {'left': 'libcaer_cmp', 'right': 'libcaer'}
+    with bags.EventBagWriter(bag, fmt) as writer:
+        for side, ev in cams.items():
+            start, stop = int(ev.t[0]), int(ev.t[-1]) + 1
+            for seq, lo in enumerate(range(start, stop, 5_000_000)):
+                part = ev.time_slice(lo, lo + 5_000_000)
+                payload = CODECS[encodings[side]].encode(part, lo)
+                msg = wire.EventPacketMsg(lo, side, H, W, seq, lo, encodings[side], False,
+                                          np.frombuffer(payload, np.uint8))
+                writer.write_packet(topics[side], lo + 5_000_000, msg)
+    ref, out = tmp_path / 'ref.h5', tmp_path / 'packets.h5'
+    convert_quiet(data, sequence['gt'], ref, crop=(2, 12))
+    summary = convert_quiet(bag, sequence['gt'], out, crop=(2, 12),
+                            topics={'left_events': topics['left'],
+                                    'right_events': topics['right']})
+    assert summary['packets']['left']['beyond_sensor'] == 1
+    assert summary['packets']['right']['rejected_packets'] == 0
+    assert 'EventPackets' in conversion.format_summary(summary)
+    with TensorsFile(ref) as a, TensorsFile(out) as b:
+        np.testing.assert_array_equal(a.inputs(slice(None)), b.inputs(slice(None)))
+        assert a.inputs(slice(None)).sum() > 0
+        for key in STAT_KEYS:
+            assert a.attrs[f'events_total_{key}'] == b.attrs[f'events_total_{key}'], key
+        assert b.attrs['events_total_beyond_sensor'] == 2
+        assert b.attrs['packets_left_packets'] == summary['packets']['left']['packets']

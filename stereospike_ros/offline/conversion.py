@@ -202,10 +202,10 @@ def _bag_chunks(path: str, topic: str, grid: WindowGrid, reader_stats: dict,
     for ev in bags.read_events(path, topic, chunk_messages=4096, chunk_events=1 << 17,
                                packet_counts=packet_counts):
         read += len(ev)
+        dropped = packet_counts.get('beyond_sensor', 0)
+        if dropped:     # final before the last yield: the windower may not resume us after it
+            reader_stats.update(beyond_sensor=dropped, read=read + dropped)
         yield ev.x, ev.y, ev.seconds, ev.p
-    if packet_counts.get('beyond_sensor'):
-        reader_stats['beyond_sensor'] = packet_counts['beyond_sensor']
-        reader_stats['read'] = read + packet_counts['beyond_sensor']
 
 
 def _merge_stats(window_stats: dict, reader_stats: dict) -> dict:
