@@ -13,6 +13,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from stereospike_ros.io import bags, wire  # noqa: E402
+from stereospike_ros.io.events import Events  # noqa: E402
 from stereospike_ros.io.mvsec import MVSEC_TOPICS  # noqa: E402
 from stereospike_ros.ros import play, ros_images  # noqa: E402
 from support import ROOT  # noqa: E402
@@ -100,6 +101,50 @@ def test_ros1_bag_is_forwarded_as_cdr_bytes_at_recorded_timing(tmp_path):
     d = listener.depth[2]
     assert ros_images.time_to_ns(d.header.stamp) == T0 + 150 * MS
     np.testing.assert_allclose(ros_images.image_to_numpy(d), 0.15, rtol=1e-6)
+
+
+@pytest.mark.parametrize('fmt, name', [('ros1', 'packets.bag'), ('mcap', 'packets')])
+def test_event_packet_bags_are_forwarded_as_raw_bytes(tmp_path, fmt, name):
+    """EventPackets as libcaer_driver records them reach a subscriber of the real
+    event_camera_msgs type as the exact CDR bytes (ROS 1: converted), payload untouched."""
+    from event_camera_msgs.msg import EventPacket
+    from stereospike_ros.io.codecs import CODECS, EventPacketDecoder
+    path = tmp_path / name
+    streams = make_events(T0, T0 + 100 * MS, 20_000, 3)
+    sent = []
+    with bags.EventBagWriter(path, fmt) as writer:
+        for seq, lo in enumerate(range(T0, T0 + 100 * MS, 10 * MS)):
+            part = streams.time_slice(lo, lo + 10 * MS)
+            part = Events(part.x % SW, part.y % SH, part.t // 1000 * 1000, part.p)
+            payload = np.frombuffer(CODECS['libcaer_cmp'].encode(part, lo), np.uint8)
+            msg = wire.EventPacketMsg(lo, 'davis_left', SH, SW, seq, lo, 'libcaer_cmp', False,
+                                      payload)
+            writer.write_packet(LEFT, lo + 10 * MS, msg)
+            sent.append((msg, part))
+    got = []
+    listener = SpinningNode('packet_listener')
+    qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+    listener.node.create_subscription(EventPacket, '/pk' + LEFT, got.append, qos, raw=True)
+    listener.start()
+    pnode = rclpy.create_node('packet_player', context=listener.context)
+    try:
+        opts = play.PlayOptions(str(path), topics=[LEFT], rate=4.0, remap={LEFT: '/pk' + LEFT},
+                                wait_for_subscribers=20.0, progress=False)
+        counts = play.play(pnode, opts)
+        deadline = time.monotonic() + 10
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pnode.destroy_node()
+        listener.close()
+    assert counts['messages'] == len(sent) == len(got)
+    decoder = EventPacketDecoder()
+    for raw, (msg, part) in zip(got, sent):
+        assert raw == wire.encode_cdr_event_packet(msg)
+        decoded = decoder.decode_bytes(raw)
+        assert not decoded.problems
+        np.testing.assert_array_equal(decoded.events.t, part.t)
+        np.testing.assert_array_equal(decoded.events.x, part.x)
 
 
 @pytest.mark.slow
