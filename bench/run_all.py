@@ -18,8 +18,8 @@ from stereospike_ros.io import atomic
 
 HERE = Path(__file__).resolve().parent
 
-BENCHES = ['bench_wire', 'bench_convert', 'bench_synthetic', 'bench_inference', 'bench_node',
-           'bench_outputs', 'bench_live']
+BENCHES = ['bench_wire', 'bench_codecs', 'bench_convert', 'bench_synthetic', 'bench_inference',
+           'bench_node', 'bench_outputs', 'bench_live']
 
 
 def machine_description() -> str:

@@ -150,8 +150,16 @@ class Evt3Codec(Codec):
         """Time bits 12.. (with rollovers, us) after each TIME_HIGH word; TimeOverflow if the
         times no longer fit int64 ns. Changes no state."""
         highs = (high_words & 0xFFF).astype(np.int64)
-        if not len(highs):
-            return highs
+        if len(highs) <= 16:                # usually 0-2 a packet: plain Python is quicker
+            full, last, rolls = [], self.high >> 12 & 0xFFF, self.high >> 24
+            for value in highs.tolist():
+                rolls += value < last and last - value > ROLLOVER_MIN_DISTANCE
+                full.append(rolls << 24 | value << 12)
+                last = value
+            full_high = np.array(full, np.int64)
+            if len(full) and (full[-1] | 0xFFF) * NS_PER_US > INT64_MAX:
+                raise TimeOverflow('evt3 time rollovers exceed int64 nanoseconds')
+            return full_high
         prev = np.empty(len(highs), np.int64)
         prev[0] = self.high >> 12 & 0xFFF
         prev[1:] = highs[:-1]
