@@ -1,9 +1,7 @@
 """EventPacket codecs: hand-built packets from the format rules, every truncation point, rollover
 inside a packet, round trips through the encoders, the per-event loops as oracle on random word
 streams, the per-stream decoder's checks, and the real ``mono`` recording's published checksums."""
-import os
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +11,8 @@ from stereospike_ros.io.codecs import CODECS, COUNT_KEYS, ENCODINGS, EventPacket
 from stereospike_ros.io.codecs.base import new_counts
 from stereospike_ros.io.codecs.loops import LOOPS
 from stereospike_ros.io.events import Events
+from support.data import MONO_BAG, MONO_SUMS, MONO_TOPIC, burst_events
 
-ROOT = Path(__file__).resolve().parents[1]
-#: The real recording (event_camera_codecs' test_data_mono_cd) and its published checksums:
-#: ``../shared`` beside the clone, or the shared folder named by STEREOSPIKE_SHARED.
-MONO_BAG = Path(os.environ.get('STEREOSPIKE_SHARED', ROOT.parent / 'shared')) / 'data' / \
-    'event_packet_mono'
-MONO_TOPIC = '/event_camera/events'
-MONO_SUMS = {'t': 4_950_000, 'x': 34_450, 'y': 26_450, 'p': 50}
 TB = 1_700_000_000_123_456_000          # a time_base (ns)
 W, H = 346, 260
 
@@ -59,24 +51,6 @@ def random_events(n, seed, width=W, height=H, start_us=0, span_us=20_000):
     return Events(rng.integers(0, width, n).astype(np.uint16),
                   rng.integers(0, height, n).astype(np.uint16), us * 1000,
                   rng.random(n) < 0.5)
-
-
-def clustered_events(n, seed, width=W, height=H, by_row=False):
-    """Sensor-like bursts (one time, one column or row, nearby coordinates): vector words."""
-    rng = np.random.default_rng(seed)
-    out, us = [], 0
-    while sum(len(e) for e in out) < n:
-        k = int(rng.integers(1, 9))
-        us += int(rng.integers(0, 3))
-        fixed = int(rng.integers(0, height if by_row else width))
-        span = (width if by_row else height) - 20
-        vary = np.unique(rng.integers(0, 20, k)) + int(rng.integers(0, span))
-        p = bool(rng.random() < 0.5)
-        xs, ys = (vary, np.full(len(vary), fixed)) if by_row else (np.full(len(vary), fixed),
-                                                                   vary)
-        out.append(Events(xs.astype(np.uint16), ys.astype(np.uint16),
-                          np.full(len(vary), us * 1000, np.int64), np.full(len(vary), p)))
-    return Events.concatenate(out)
 
 
 # ---------------------------------------------------------------- hand-built packets: mono
@@ -209,7 +183,7 @@ def encoded(encoding, events, time_base=TB):
 
 @pytest.mark.parametrize('encoding', ENCODINGS)
 def test_every_truncation_point(encoding):
-    events = clustered_events(40, 3, by_row=encoding == 'evt3')
+    events = burst_events(40, 3, by_row=encoding == 'evt3')
     payload = encoded(encoding, events)
     tb = 0 if encoding == 'evt3' else TB
     full, _ = decode(encoding, payload, tb)
@@ -227,8 +201,8 @@ def test_every_truncation_point(encoding):
                                                ('evt3', True), ('evt3', False)])
 def test_round_trip_through_encoders(encoding, vectors):
     kw = {} if vectors is None else {'vectors': vectors}
-    for seed, events in enumerate((random_events(500, 1), clustered_events(600, 2),
-                                   clustered_events(600, 3, by_row=True), random_events(0, 4),
+    for seed, events in enumerate((random_events(500, 1), burst_events(600, 2),
+                                   burst_events(600, 3, by_row=True), random_events(0, 4),
                                    random_events(1, 5))):
         tb = 0 if encoding == 'evt3' else TB
         if encoding == 'evt3':

@@ -3,7 +3,6 @@ atomic, no overwrite without --overwrite, one-line errors, no rclpy."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,9 +12,9 @@ from stereospike_ros.io import bags, wire
 from stereospike_ros.io.codecs import CODECS
 from stereospike_ros.io.events import Events
 from stereospike_ros.offline import export
-from test_codecs import MONO_BAG, MONO_SUMS, MONO_TOPIC, clustered_events
+from support import ROOT
+from support.data import MONO_BAG, MONO_SUMS, MONO_TOPIC, burst_events
 
-ROOT = Path(__file__).resolve().parents[1]
 TOPIC = '/cam/events'
 BASE = 1_700_000_000_000_000_000
 
@@ -25,7 +24,7 @@ def write_packets(path, fmt, encoding, n_packets=5, bad_at=None, width=346, heig
     parts = []
     with bags.EventBagWriter(path, fmt) as writer:
         for k in range(n_packets):
-            ev = clustered_events(300, k, width, height, by_row=encoding == 'evt3')
+            ev = burst_events(300, k, width, height, by_row=encoding == 'evt3')
             if encoding == 'evt3':
                 ev = Events(ev.x, ev.y, ev.t + k * 1_000_000, ev.p)
                 payload, tb = CODECS['evt3'].encode(ev), 0

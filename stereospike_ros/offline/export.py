@@ -65,7 +65,8 @@ class _Rows:
         self.parts, self.pending = [], 0
 
 
-def export_events(bag, topic: str, out, *, overwrite: bool = False, skip_bad: bool = False,
+def export_events(bag: str | os.PathLike, topic: str, out: str | os.PathLike, *,
+                  overwrite: bool = False, skip_bad: bool = False,
                   progress: bool = True) -> dict:
     """Write ``topic`` of ``bag`` to the HDF5 file ``out``; returns the summary (attributes).
 

@@ -1,5 +1,9 @@
-"""Builders of test data: random event streams, tiny MVSEC HDF5 files and tensors files."""
+"""Builders of test data: random event streams, tiny MVSEC HDF5 files and tensors files, and the
+shared EventPacket recording."""
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -94,3 +98,34 @@ def write_synthetic(path, n, h=24, w=32, seed=0, nan_frac=0.1):
         wr.frame_indices[...] = np.arange(n) + 100
         wr.commit()
     return inputs, depth
+
+
+#: The real EventPacket recording (event_camera_codecs' test_data_mono_cd, encoding ``mono``):
+#: ``../shared`` beside the clone, or the shared folder named by STEREOSPIKE_SHARED.
+MONO_BAG = Path(os.environ.get('STEREOSPIKE_SHARED', Path(__file__).resolve().parents[3] /
+                               'shared')) / 'data' / 'event_packet_mono'
+MONO_TOPIC = '/event_camera/events'
+#: Its published checksums over all events (event_camera_codecs' own decoder test).
+MONO_SUMS = {'t': 4_950_000, 'x': 34_450, 'y': 26_450, 'p': 50}
+
+
+def burst_events(n: int, seed: int, width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT,
+                 by_row: bool = False) -> Events:
+    """Sensor-like bursts of 1-8 events at one time (us), one column (one row with ``by_row``,
+    as Prophesee sensors read out), nearby other coordinates and one polarity: the streams the
+    vector words of libcaer_cmp and evt3 compress. At least ``n`` events, times from 0."""
+    rng = np.random.default_rng(seed)
+    out, us, total = [], 0, 0
+    while total < n:
+        us += int(rng.integers(0, 3))
+        fixed = int(rng.integers(0, height if by_row else width))
+        span = (width if by_row else height) - 20
+        vary = np.unique(rng.integers(0, 20, int(rng.integers(1, 9)))) + \
+            int(rng.integers(0, span))
+        const = np.full(len(vary), fixed)
+        xs, ys = (vary, const) if by_row else (const, vary)
+        out.append(Events(xs.astype(np.uint16), ys.astype(np.uint16),
+                          np.full(len(vary), us * 1000, np.int64),
+                          np.full(len(vary), bool(rng.random() < 0.5))))
+        total += len(vary)
+    return Events.concatenate(out)

@@ -138,7 +138,8 @@ def running_counts(codes: np.ndarray, kinds: tuple, at: np.ndarray) -> list[np.n
     return out
 
 
-def lookup(values: np.ndarray, initial: int, counts: np.ndarray, dtype=np.int64) -> np.ndarray:
+def lookup(values: np.ndarray, initial: int, counts: np.ndarray,
+           dtype: type = np.int64) -> np.ndarray:
     """``values[counts - 1]``, or ``initial`` where the count is 0 (no such word yet)."""
     table = np.empty(len(values) + 1, dtype)
     table[0] = initial

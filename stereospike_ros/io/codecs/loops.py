@@ -40,7 +40,8 @@ class MonoLoop(Codec):
 
     name = 'mono'
 
-    def decode(self, payload, time_base, width, height, counts):
+    def decode(self, payload: np.ndarray, time_base: int, width: int, height: int,
+               counts: dict) -> Events:
         """Events of one packet."""
         payload = bytes(payload)
         check_time_range(time_base, 0xFFFFFFFF)
@@ -57,7 +58,8 @@ class LibcaerLoop(Codec):
 
     name = 'libcaer'
 
-    def decode(self, payload, time_base, width, height, counts):
+    def decode(self, payload: np.ndarray, time_base: int, width: int, height: int,
+               counts: dict) -> Events:
         """Events of one packet."""
         payload = bytes(payload)
         rows, high, last = [], time_base, 0
@@ -82,10 +84,11 @@ class LibcaerCmpLoop(Codec):
 
     name = 'libcaer_cmp'
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.x = self.base_y = self.polarity = 0
 
-    def decode(self, payload, time_base, width, height, counts):
+    def decode(self, payload: np.ndarray, time_base: int, width: int, height: int,
+               counts: dict) -> Events:
         """Events of one packet."""
         payload = bytes(payload)
         check_time_range(time_base, _cmp.MAX_OFFSET_US * NS_PER_US)
@@ -120,7 +123,7 @@ class Evt3Loop(Codec):
     name = 'evt3'
     uses_time_base = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.y = self.low = self.high = self.polarity = self.base_x = 0
         self.has_time = False
 
@@ -130,7 +133,8 @@ class Evt3Loop(Codec):
             self.high += 1 << 24
         self.high = (self.high >> 24 << 24) | value << 12
 
-    def decode(self, payload, time_base, width, height, counts):
+    def decode(self, payload: np.ndarray, time_base: int, width: int, height: int,
+               counts: dict) -> Events:
         """Events of one packet."""
         payload = bytes(payload)
         words = [struct.unpack_from('<H', payload, 2 * k)[0]
