@@ -12,7 +12,8 @@ import numpy as np
 
 from stereospike_ros.io.codecs import evt3 as _evt3
 from stereospike_ros.io.codecs import libcaer_cmp as _cmp
-from stereospike_ros.io.codecs.base import NS_PER_US, Codec, TimeOverflow, check_time_range
+from stereospike_ros.io.codecs.base import (NS_PER_US, Codec, TimeOverflow, check_time_range,
+                                            whole_units)
 from stereospike_ros.io.events import Events
 
 
@@ -27,14 +28,6 @@ def _finish(rows: list, width: int, height: int, counts: dict) -> Events:
                   np.array(p, bool))
 
 
-def _tail(payload: bytes, unit: int, counts: dict) -> int:
-    n, tail = divmod(len(payload), unit)
-    if tail:
-        counts['truncated_packets'] += 1
-        counts['truncated_bytes'] += tail
-    return n
-
-
 class MonoLoop(Codec):
     """``mono``, one event at a time."""
 
@@ -46,7 +39,7 @@ class MonoLoop(Codec):
         payload = bytes(payload)
         check_time_range(time_base, 0xFFFFFFFF)
         rows = []
-        for k in range(_tail(payload, 8, counts)):
+        for k in range(whole_units(payload, 8, counts)):
             (word,) = struct.unpack_from('<Q', payload, 8 * k)
             rows.append((time_base + (word & 0xFFFFFFFF), word >> 32 & 0xFFFF,
                          word >> 48 & 0x7FFF, word >> 63))
@@ -63,7 +56,7 @@ class LibcaerLoop(Codec):
         """Events of one packet."""
         payload = bytes(payload)
         rows, high, last = [], time_base, 0
-        for k in range(_tail(payload, 8, counts)):
+        for k in range(whole_units(payload, 8, counts)):
             data, ts = struct.unpack_from('<Ii', payload, 8 * k)
             low = ts & 0xFFFFFFFF                # the uint32 order of the sign-extended value
             if low < last:
@@ -93,7 +86,7 @@ class LibcaerCmpLoop(Codec):
         payload = bytes(payload)
         check_time_range(time_base, _cmp.MAX_OFFSET_US * NS_PER_US)
         rows, high, low = [], 0, 0
-        for k in range(_tail(payload, 2, counts)):
+        for k in range(whole_units(payload, 2, counts)):
             (word,) = struct.unpack_from('<H', payload, 2 * k)
             code, value = word >> 12, word & 0xFFF
             t = time_base + (high | low) * NS_PER_US
@@ -138,7 +131,7 @@ class Evt3Loop(Codec):
         """Events of one packet."""
         payload = bytes(payload)
         words = [struct.unpack_from('<H', payload, 2 * k)[0]
-                 for k in range(_tail(payload, 2, counts))]
+                 for k in range(whole_units(payload, 2, counts))]
         saved = dict(vars(self))
         rows, k, seen_high = [], 0, False
         while not self.has_time and k < len(words):

@@ -22,7 +22,8 @@ class Decoded:
     ``counts`` has every key of :data:`~stereospike_ros.io.codecs.base.COUNTERS` (this packet
     only); ``problems`` one line per problem worth logging; ``time_reset`` is true when the
     stream's time went back (time_base decreased, or seq went back: then the codec's state is
-    reset too, as for a new stream): windows should restart.
+    reset too, as for a new stream): windows should restart. ``message`` is the packet's
+    message (header, seq, time_base; None when its bytes did not parse).
     """
 
     events: Events
@@ -45,10 +46,9 @@ class EventPacketDecoder:
     and the network are built for one size). ``counts`` accumulates every packet's counts.
     """
 
-    def __init__(self, width: Optional[int] = None, height: Optional[int] = None,
-                 codecs: Optional[dict] = None) -> None:
+    def __init__(self, width: Optional[int] = None, height: Optional[int] = None) -> None:
         from stereospike_ros.io.codecs import CODECS
-        self.codecs = CODECS if codecs is None else codecs
+        self.codecs = CODECS
         self.size = None if width is None or height is None else (int(width), int(height))
         self.counts = new_counts()
         self.encoding: Optional[str] = None
