@@ -11,7 +11,7 @@ import pytest
 from stereospike_ros.io import bags, wire
 from stereospike_ros.io.codecs import CODECS
 from stereospike_ros.io.events import Events
-from stereospike_ros.offline import export
+from stereospike_ros.offline import export_events as export
 from support import ROOT
 from support.data import MONO_BAG, MONO_SUMS, MONO_TOPIC, burst_events
 
