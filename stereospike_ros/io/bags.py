@@ -30,6 +30,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.io.codecs import Decoded, EventPacketDecoder
 from stereospike_ros.io.events import NS_PER_S, Events
@@ -71,7 +72,7 @@ EVENT_PACKET_ROS2 = {name: 'std_msgs/Header header\n' + _PACKET_FIELDS for name 
 EVENT_PACKET_ROS1 = {name: 'Header header\n' + _PACKET_FIELDS for name in PACKET_TYPES}
 
 
-class BagError(ValueError):
+class BagError(InputError):
     """A missing, corrupt or unsuitable bag, topic or message (the message names which)."""
 
 
@@ -412,7 +413,8 @@ class EventBagWriter:
             raise BagError(f'{self.path}: a {fmt} bag path must '
                            f'{"" if fmt == "ros1" else "not "}end in .bag')
         if self.path.exists() and not overwrite:
-            raise BagError(f'{self.path}: exists already (pass overwrite=True to replace it)')
+            raise BagError(f'{self.path}: exists already (--overwrite, overwrite=True in '
+                           f'Python, replaces it)')
         if not self.path.parent.is_dir():
             raise BagError(f'{self.path}: parent folder does not exist')
         self.fmt = fmt

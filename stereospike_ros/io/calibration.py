@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io import atomic
 
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')
 DISTORTION_MODELS = ('equidistant', 'radtan')
 
 
-class CalibrationError(ValueError):
+class CalibrationError(InputError):
     """A calibration file is missing, unreadable or inconsistent (the message names the file)."""
 
 

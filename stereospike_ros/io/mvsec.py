@@ -16,6 +16,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io.events import (SENSOR_HEIGHT, SENSOR_WIDTH, UNSORTED_POLICIES,
                                        EventOrderError, Events, apply_order_policy,
                                        seconds_to_ns)
@@ -35,7 +36,7 @@ MVSEC_FOCAL_BASELINE = 19.941772
 DEFAULT_CHUNK = 262_144
 
 
-class MvsecError(ValueError):
+class MvsecError(InputError):
     """A missing, unreadable or malformed MVSEC file; the message names the file and problem."""
 
 
@@ -175,8 +176,8 @@ class MvsecData:
                 keep, last, non_finite, unsorted = apply_order_policy(t, last, self.unsorted)
             except EventOrderError as err:
                 raise MvsecError(f'{self.path}: {ds.name}: {err.what} at row {r0 + err.index} '
-                                 f'({err.before!r} -> {err.after!r}); use unsorted=drop to '
-                                 f'drop such events') from None
+                                 f'({err.before!r} -> {err.after!r}); --unsorted drop drops '
+                                 f'and counts such events') from None
             drops = {'read': n, 'non_finite': non_finite, 'beyond_sensor': 0,
                      'unsorted': unsorted}
             # min/max propagate NaN and NaN fails every comparison, so non-finite coordinates

@@ -16,6 +16,7 @@ from typing import Union
 
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io.events import NS_PER_S, Events
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -49,7 +50,7 @@ CDR_SECOND_OFFSET = 14
 _I32_MIN, _I32_MAX, _U32_MAX = -2 ** 31, 2 ** 31 - 1, 2 ** 32 - 1
 
 
-class WireError(ValueError):
+class WireError(InputError):
     """Truncated or malformed message bytes (the message says what and where)."""
 
 

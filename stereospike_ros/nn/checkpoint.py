@@ -15,6 +15,7 @@ from typing import Union
 import torch
 from torch import nn
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.nn.model import ModelConfig, StereoSpike, build_model
 
@@ -22,7 +23,7 @@ FORMAT = 'stereospike-checkpoint-v1'
 PathLike = Union[str, os.PathLike]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint file that is missing, unreadable, of another kind or of another model."""
 
 

@@ -25,9 +25,17 @@ def resolve_device(device: str | torch.device = 'auto') -> torch.device:
     """'auto' -> CUDA when available else CPU; other values are validated by torch."""
     if isinstance(device, str) and device == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dev = torch.device(device)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'device {device!r} requested but CUDA is not available')
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f'device {device!r} is not a torch device (auto, cpu, cuda, cuda:N, '
+                         f'...)') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'device {device!r} requested but CUDA is not available')
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f'device {device!r} requested but this machine has '
+                             f'{torch.cuda.device_count()} CUDA device(s)')
     return dev
 
 

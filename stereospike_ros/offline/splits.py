@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from stereospike_ros.errors import InputError
+
 SAMPLE_OFFSET = 2
 VALIDATION_FRAMES = 200
 
 
-class SplitError(ValueError):
+class SplitError(InputError):
     """Unknown split or sequence, or missing / mismatched tensors files."""
 
 

@@ -25,6 +25,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io.events import UNSORTED_POLICIES, EventOrderError, apply_order_policy
 from stereospike_ros.windowing.encoding import Rectifier, bin_codes, drop_stats
 
@@ -42,7 +43,7 @@ PARTITION_KEYS = ('non_finite', 'unsorted', 'outside_span', 'beyond_sensor', 'ou
                   'window_edges', 'outside_windows', 'kept')
 
 
-class WindowError(ValueError):
+class WindowError(InputError):
     """Bad window definition or events that violate the windowing preconditions."""
 
 
@@ -144,7 +145,8 @@ class CameraWindower:
             except EventOrderError as err:
                 raise WindowError(
                     f'{self.name}: event times not in order at event '
-                    f'{st["read"] - n + err.index} ({err.before!r} -> {err.after!r})') from None
+                    f'{st["read"] - n + err.index} ({err.before!r} -> {err.after!r}); '
+                    f'--unsorted drop drops and counts such events') from None
         else:
             self._last = float(seconds[-1])
         if keep is not None:

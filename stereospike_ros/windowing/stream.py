@@ -19,12 +19,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io.events import NS_PER_S, Events
 
 SIDES = ('left', 'right')
 
 
-class StreamConfigError(ValueError):
+class StreamConfigError(InputError):
     """An invalid windowing parameter (the message names it)."""
 
 
