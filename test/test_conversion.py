@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from stereospike_ros.offline import conversion
+from stereospike_ros.offline import cli, conversion
 from stereospike_ros.windowing.encoding import Rectifier
 from stereospike_ros.io.events import Events, ns_to_seconds
 from stereospike_ros.io.mvsec import MvsecError
@@ -229,37 +229,44 @@ def test_bag_route_is_identical_to_hdf5(sequence, tmp_path, fmt):
             assert a.attrs[f'events_total_{key}'] == b.attrs[f'events_total_{key}']
 
 
+def run_convert(argv):
+    return cli.run(convert.main, argv, prog='convert.py')
+
+
 def test_cli(sequence, tmp_path, capsys):
     out = tmp_path / 'cli.h5'
-    rc = convert.main(['--data', sequence['data'], '--gt', sequence['gt'], '--calib', 'identity',
-                       '--out', str(out), '--crop', '2:6', '--no-hole-filling', '--quiet',
-                       '--sequence', 'named'])
-    # identity calibration is 346 x 260: the tiny 12 x 16 depth does not fit it
-    assert rc == 2
+    rc = run_convert(['--data', sequence['data'], '--gt', sequence['gt'], '--calib', 'identity',
+                      '--out', str(out), '--crop', '2:6', '--no-hole-filling', '--quiet',
+                      '--sequence', 'named'])
+    # identity calibration is 346 x 260: the tiny 12 x 16 depth does not fit it (a content
+    # problem: exit 1, one line naming the file)
+    assert rc == 1
     err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('convert.py: error: ')
     assert 'tiny_gt.hdf5' in err and 'expected (N, 260, 346)' in err
     assert not out.exists()
     big_gt = write_gt(tmp_path / 'big_gt.hdf5', np.ones((N_FRAMES, 260, 346), np.float32),
                       ns_to_seconds(sequence['rec_ns']))
-    rc = convert.main(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
-                       '--out', str(out), '--crop', '2:6', '--no-hole-filling', '--quiet',
-                       '--sequence', 'named', '--window-ms', '25'])
+    rc = run_convert(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
+                      '--out', str(out), '--crop', '2:6', '--no-hole-filling', '--quiet',
+                      '--sequence', 'named', '--window-ms', '25'])
     assert rc == 0
     assert 'named' in capsys.readouterr().out
     with TensorsFile(out) as tf:
         assert len(tf) == 4 and tf.attrs['window_ms'] == 25.0 and not tf.attrs['hole_filling']
         assert tf.inputs(slice(None)).sum() > 0
-    with pytest.raises(SystemExit):
-        convert.main(['--data', 'a', '--gt', 'b', '--calib', 'c', '--out', 'd', '--crop', '5:2'])
+    assert run_convert(['--data', 'a', '--gt', 'b', '--calib', 'c', '--out', 'd',
+                        '--crop', '5:2']) == 2
     # An existing folder as --out: the file is named after sequence and crop, as splits expect.
     folder = tmp_path / 'tensors'
     folder.mkdir()
-    rc = convert.main(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
-                       '--out', str(folder), '--crop', '2:6', '--no-hole-filling', '--quiet',
-                       '--sequence', 'named'])
+    rc = run_convert(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
+                      '--out', str(folder), '--crop', '2:6', '--no-hole-filling', '--quiet',
+                      '--sequence', 'named'])
     assert rc == 0 and [p.name for p in folder.iterdir()] == ['named_2-6.h5']
-    rc = convert.main(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
-                       '--out', str(folder), '--quiet'])
+    capsys.readouterr()
+    rc = run_convert(['--data', sequence['data'], '--gt', big_gt, '--calib', 'identity',
+                      '--out', str(folder), '--quiet'])
     assert rc == 2 and 'is a folder' in capsys.readouterr().err
 
 

@@ -3,7 +3,9 @@
 Layout (format version 1): ``inputs`` (N, 4, H, W) uint16 event counts [L_ON, L_OFF, R_ON, R_OFF],
 chunked per sample; ``depth`` (N, H, W) float32 metres, NaN invalid; ``timestamps`` (N,) float64 s
 (left depth timestamps); ``frame_indices`` (N,) int64 (depth frame index in the source sequence);
-attributes describe the source, options and event accounting.
+attributes describe the source, options and event accounting. Optional: ``event_counts`` (N, 2)
+int64, the events binned per window [left, right] (-1 = unknown; absent in older files), so
+readers can leave out windows in which a camera saw nothing.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 
@@ -23,7 +26,7 @@ DATASETS = {'inputs': (np.uint16, 4), 'depth': (np.float32, 3), 'timestamps': (n
             'frame_indices': (np.int64, 1)}
 
 
-class TensorsError(ValueError):
+class TensorsError(InputError):
     """A missing or malformed tensors file; the message names the file and the problem."""
 
 
@@ -77,6 +80,8 @@ class TensorsWriter:
                 fillvalue=np.nan, **(comp if chunks else {}))
             self.timestamps = self.file.create_dataset('timestamps', (n,), np.float64)
             self.frame_indices = self.file.create_dataset('frame_indices', (n,), np.int64)
+            self.event_counts = self.file.create_dataset('event_counts', (n, 2), np.int64,
+                                                         fillvalue=-1)
             self.file.attrs['format_version'] = FORMAT_VERSION
             self.file.attrs['compression'] = compression
         except BaseException:
@@ -175,6 +180,14 @@ class TensorsFile:
     def frame_indices(self) -> np.ndarray:
         """Depth frame index of each sample in the source sequence."""
         return self.file['frame_indices'][()]
+
+    @property
+    def event_counts(self) -> np.ndarray:
+        """Events binned per window, int64 (N, 2) [left, right]; -1 where unknown."""
+        ds = self.file.get('event_counts')
+        if isinstance(ds, h5py.Dataset) and ds.shape == (self.n, 2):
+            return ds[()].astype(np.int64)
+        return np.full((self.n, 2), -1, np.int64)
 
     def close(self) -> None:
         """Close the file."""

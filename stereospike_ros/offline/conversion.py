@@ -10,6 +10,11 @@ Hole filling (reference behaviour, default): NaN (and other non-finite) depth ->
 ``skimage.morphology.area_closing(depth, area_threshold=24)``, then zeros -> NaN. Feeding the NaN
 image to ``area_closing`` directly gives the same result on every case we tried; the explicit
 NaN -> 0 makes it well defined. Without hole filling, non-finite depth just becomes NaN.
+
+Degenerate data (README, "Errors and safety"): negative ground truth, a crop without any valid
+ground truth, a camera without events in every window or no window with events in both cameras
+are errors (no file is written); windows without events in a camera and frames without valid
+ground truth are counted, stored (``event_counts``, attributes) and listed in ``warnings``.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io import bags, calibration
 from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
@@ -38,7 +44,7 @@ HOLE_AREA_THRESHOLD = 24
 _HDF5_SUFFIXES = ('.hdf5', '.h5')
 
 
-class ConversionError(ValueError):
+class ConversionError(InputError):
     """Bad conversion input or options; the message names the file and the problem."""
 
 
@@ -119,9 +125,9 @@ def prepared_frames(frames: Iterator[tuple[int, np.ndarray]],
 
 
 def clean_depth(depth: np.ndarray) -> np.ndarray:
-    """Depth without hole filling: float32, non-finite values -> NaN."""
+    """Depth without hole filling: float32, non-finite values and zeros -> NaN (unknown)."""
     d = np.asarray(depth, dtype=np.float32).copy()
-    d[~np.isfinite(d)] = np.nan
+    d[~np.isfinite(d) | (d == 0)] = np.nan
     return d
 
 
@@ -157,6 +163,16 @@ class _DepthSource:
 
     def frames(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, float32 (H, W))`` for frames ``a <= index < b`` in order."""
+        for i, depth in self._frames(a, b):
+            negative = int(np.count_nonzero(depth < 0))
+            if negative:
+                raise ConversionError(
+                    f'{self.path}: depth frame {i} has {negative} negative values (min '
+                    f'{float(np.nanmin(depth)):.3g}); ground truth must be metres > 0, '
+                    f'NaN where unknown')
+            yield i, depth
+
+    def _frames(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray]]:
         if self.kind == 'hdf5':
             for i in range(a, b):
                 yield i, self._gt.depth(i)
@@ -282,9 +298,15 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
             writer.timestamps[:] = ts
             writer.frame_indices[:] = np.arange(a, b, dtype=np.int64)
             prepare = fill_holes if hole_filling else clean_depth
+            without_gt = 0
             for i, depth in tqdm(prepared_frames(depth_src.frames(a, b), prepare), total=n,
                                  desc='depth', unit='frame', disable=not progress):
                 writer.depth[i - a] = depth
+                without_gt += not np.isfinite(depth).any()
+            if without_gt == n:
+                raise ConversionError(f'{gt}: no valid ground truth (finite depth > 0) in any '
+                                      f'of the {n} depth frames [{a}, {b})')
+            summary['frames_without_gt'] = without_gt
             reader = {'left': {}, 'right': {}}
             packets: dict = {'left': {}, 'right': {}}      # EventPacket decoder counters
             win_stats: dict = {}
@@ -311,6 +333,10 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
                 if missing:
                     raise ConversionError(f'{data}: internal accounting error for {side} '
                                           f'events ({missing} unaccounted)')
+            summary['warnings'] = degenerate_data(writer.event_counts[()], cams, data, gt,
+                                                  without_gt)
+            summary['empty_windows_left'], summary['empty_windows_right'] = (
+                int(v) for v in (writer.event_counts[()] == 0).sum(axis=0))
             totals = {k: cams['left'][k] + cams['right'][k] for k in STAT_KEYS}
             summary['events'] = {'left': cams['left'], 'right': cams['right'], 'total': totals}
             if packets['left'] or packets['right']:
@@ -338,10 +364,45 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
 def _write_inputs(writer: TensorsWriter, chunks: list, grid: WindowGrid, rect_l: Rectifier,
                   rect_r: Rectifier, unsorted: str, stats: dict, progress: bool,
                   check_order: bool = True) -> None:
+    binned = np.zeros((len(grid), 2), np.int64)
     for k, counts in tqdm(iter_stereo_windows(chunks[0], chunks[1], grid, rect_l, rect_r,
                                               unsorted, stats, check_order),
                           total=len(grid), desc='windows', unit='win', disable=not progress):
         writer.inputs[k] = counts
+        binned[k] = counts[:2].sum(dtype=np.int64), counts[2:].sum(dtype=np.int64)
+    writer.event_counts[:] = binned
+
+
+def degenerate_data(binned: np.ndarray, cams: dict, data: str, gt: str,
+                    frames_without_gt: int) -> list[str]:
+    """Warnings for windows without events / frames without ground truth; errors when nothing
+    usable is left (a camera silent in every window, no window with events in both)."""
+    n = len(binned)
+    empty = binned == 0
+    for c, side in enumerate(('left', 'right')):
+        if empty[:, c].all():
+            st = cams[side]
+            raise ConversionError(
+                f'{data}: the {side} camera has no event in any of the {n} windows '
+                f'({st["read"]:,} events read, {st["outside_span"]:,} outside the depth time '
+                f'span of {gt}, {st["outside_windows"] + st["window_edges"]:,} between '
+                f'windows): are event and depth times in the same clock and unit, and the '
+                f'windows long enough?')
+    unusable = empty.any(axis=1)
+    if unusable.all():
+        raise ConversionError(f'{data}: no usable window: none of the {n} windows has events '
+                              f'from both cameras')
+    warnings = []
+    for c, side in enumerate(('left', 'right')):
+        k = np.flatnonzero(empty[:, c])
+        if len(k):
+            listed = ', '.join(map(str, k[:5])) + (', ...' if len(k) > 5 else '')
+            warnings.append(f'{side} camera: no event in {len(k)} of {n} windows ({listed}); '
+                            f'training and evaluation leave them out')
+    if frames_without_gt:
+        warnings.append(f'{frames_without_gt} of {n} depth frames have no valid ground truth; '
+                        f'training and evaluation skip them')
+    return warnings
 
 
 def format_summary(summary: dict) -> str:
@@ -355,6 +416,8 @@ def format_summary(summary: dict) -> str:
              f"{'events':>16} {'left':>14} {'right':>14}"]
     for key in STAT_KEYS:
         lines.append(f'{key:>16} {ev["left"][key]:>14,} {ev["right"][key]:>14,}')
+    lines.append(f'{"empty windows":>16} {summary["empty_windows_left"]:>14,} '
+                 f'{summary["empty_windows_right"]:>14,}')
     packets = summary.get('packets')
     if packets:
         lines.append(f"{'EventPackets':>16} {'left':>14} {'right':>14}")
