@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.io.bags import FORMATS as BAG_FORMATS, EventBagWriter
 from stereospike_ros.io.calibration import CameraModel, StereoCalibration, write_calibration
@@ -30,6 +31,14 @@ LEFT_EVENTS, RIGHT_EVENTS, LEFT_DEPTH = (
 SCENES = ('room', 'wall')
 DEFAULT_DISTORTION = {'equidistant': (-0.045, 0.012, -0.006, 0.0015),
                       'radtan': (-0.09, 0.02, 0.0006, -0.0004)}
+
+
+class SyntheticConfigError(InputError):
+    """A bad generator setting: ``field`` names it, ``reason`` says what is wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f'{field}: {reason}')
+        self.field, self.reason = field, reason
 
 
 @dataclass(frozen=True)
@@ -61,31 +70,39 @@ class SyntheticConfig:
     texture_res: float = 0.001             # texture table resolution (m)
 
     def validate(self) -> None:
-        """Raise ValueError naming the first bad field."""
+        """Raise :class:`SyntheticConfigError` naming the first bad field."""
+        bad = SyntheticConfigError
         if not (self.seconds > 0 and np.isfinite(self.seconds)):
-            raise ValueError(f'seconds must be positive, not {self.seconds}')
+            raise bad('seconds', f'must be positive, not {self.seconds}')
         if self.scene not in SCENES:
-            raise ValueError(f'scene must be one of {SCENES}, not {self.scene!r}')
+            raise bad('scene', f'must be one of {SCENES}, not {self.scene!r}')
         if self.distortion_model not in DEFAULT_DISTORTION:
-            raise ValueError(f'distortion_model must be one of {tuple(DEFAULT_DISTORTION)}')
+            raise bad('distortion_model', f'must be one of {tuple(DEFAULT_DISTORTION)}')
         if not self.name or any(c in self.name for c in '/\\') or self.name.startswith('.'):
-            raise ValueError(f'bad sequence name {self.name!r}')
-        bad = [b for b in self.bags if b not in BAG_FORMATS]
-        if bad:
-            raise ValueError(f'unknown bag formats {bad}; choose from {BAG_FORMATS}')
-        dt = NS_PER_S / self.render_hz
+            raise bad('name', f'{self.name!r} is not a plain sequence name')
+        unknown = [b for b in self.bags if b not in BAG_FORMATS]
+        if unknown:
+            raise bad('bags', f'unknown bag formats {unknown}; choose from {BAG_FORMATS}')
+        dt = NS_PER_S / self.render_hz if self.render_hz > 0 else 0.5
         if self.render_hz <= 0 or dt != int(dt):
-            raise ValueError(f'render_hz {self.render_hz} must give an integer ns period')
-        every = self.render_hz / self.frame_hz
+            raise bad('render_hz', f'{self.render_hz:g} Hz does not give an integer ns period')
+        every = self.render_hz / self.frame_hz if self.frame_hz > 0 else 0.5
         if self.frame_hz <= 0 or every != int(every):
-            raise ValueError('render_hz must be an integer multiple of frame_hz')
+            raise bad('render_hz', f'{self.render_hz:g} Hz is not an integer multiple of the '
+                      f'{self.frame_hz:g} Hz depth rate')
         msg = self.message_ms * 1e6
         if msg <= 0 or msg != int(msg) or int(msg) % int(dt):
-            raise ValueError('message_ms must be a positive multiple of the render period')
-        if self.threshold <= 0 or self.wall_depth <= 0 or self.focal <= 0:
-            raise ValueError('threshold, wall_depth and focal must be positive')
+            raise bad('message_ms', f'{self.message_ms:g} ms is not a positive multiple of the '
+                      f'render period')
+        for name in ('threshold', 'wall_depth', 'focal'):
+            if not getattr(self, name) > 0:
+                raise bad(name, f'must be positive, not {getattr(self, name)}')
+        if not self.noise_rate_hz >= 0:
+            raise bad('noise_rate_hz', f'must be >= 0, not {self.noise_rate_hz}')
+        if self.boxes < 0:
+            raise bad('boxes', f'must be >= 0, not {self.boxes}')
         if self.width < 8 or self.height < 8 or self.chunk_frames < 1:
-            raise ValueError('image too small or chunk_frames < 1')
+            raise bad('width', 'image too small or chunk_frames < 1')
 
 
 # ---------------------------------------------------------------- lens models (own, not OpenCV)
@@ -436,6 +453,15 @@ def _open_bags(stack: contextlib.ExitStack, stage: Path, name: str,
         for fmt in formats]
 
 
+def output_names(config: SyntheticConfig) -> dict[str, str]:
+    """Names of the files and folders :func:`generate` writes, keyed as its result."""
+    name = config.name
+    targets = {'data': f'{name}_data.hdf5', 'gt': f'{name}_gt.hdf5', 'calib': f'{name}_calib'}
+    for fmt in config.bags:
+        targets[f'bag_{fmt}'] = f'{name}.bag' if fmt == 'ros1' else f'{name}_{fmt}'
+    return targets
+
+
 def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
              progress: bool = False, overwrite: bool = False) -> dict[str, Path]:
     """Render the sequence and write MVSEC-layout files into ``out_dir``; returns their paths.
@@ -444,15 +470,13 @@ def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
     """
     config = config or SyntheticConfig()
     config.validate()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = config.name
-    targets = {'data': f'{name}_data.hdf5', 'gt': f'{name}_gt.hdf5', 'calib': f'{name}_calib'}
-    for fmt in config.bags:
-        targets[f'bag_{fmt}'] = f'{name}.bag' if fmt == 'ros1' else f'{name}_{fmt}'
+    out_dir, name = Path(out_dir), config.name
+    targets = output_names(config)
     existing = [t for t in targets.values() if (out_dir / t).exists()]
     if existing and not overwrite:
-        raise FileExistsError(f'{out_dir}: would overwrite {existing} (use overwrite)')
+        raise FileExistsError(f'{out_dir}: would overwrite {", ".join(existing)} '
+                              f'(--overwrite, overwrite=True in Python, replaces them)')
+    out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f'.{name}.partial-', dir=out_dir))
     try:
         _render_sequence(stage, config, progress)
