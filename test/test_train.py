@@ -14,6 +14,7 @@ from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.io.tensors import TensorsError, TensorsWriter
 from support import train_script
 from support.data import write_synthetic, write_tensors
+from stereospike_ros.offline import cli
 
 train = train_script('train')
 evaluate = train_script('evaluate')
@@ -144,14 +145,14 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     with TensorsWriter(tmp_path / 'nan.h5', 2, 16, 24, compression='none') as wr:
         wr.inputs[...] = 1
         wr.commit()  # depth keeps its NaN fill value
-    with pytest.raises(SystemExit, match='no valid ground truth'):
+    with pytest.raises(cli.ToolError, match='no valid ground truth'):
         train.main(['--train-files', str(tmp_path / 't.h5'), '--val-files',
                     str(tmp_path / 'nan.h5'), '--out', str(tmp_path / 'x'), '--quiet'])
     mono = tmp_path / 'mono.pt'
     save_checkpoint(mono, build_model(variant='monocular', width=0.125), {})
-    with pytest.raises(SystemExit, match='model config'):
+    with pytest.raises(cli.UsageError, match='model config'):
         train.main(_tiny_args(tmp_path, tmp_path / 'c', '--resume', str(mono)))
-    with pytest.raises(SystemExit, match='no valid ground truth'):
+    with pytest.raises(cli.ToolError, match='no valid ground truth'):
         evaluate.main(['--checkpoint', str(mono), '--data', str(tmp_path / 'nan.h5'),
                        '--device', 'cpu', '--quiet'])
 
@@ -178,7 +179,7 @@ def test_yaml_config_and_reference_defaults(tmp_path):
     args = train.parse_args(['--config', str(cfg), '--epochs', '7'])
     assert (args.epochs, args.width, args.spike_penalty) == (7, 0.5, 0.5)
     cfg.write_text('epoch: 5\n')
-    with pytest.raises(SystemExit):
+    with pytest.raises(cli.UsageError, match='c.yaml: unknown options epoch'):
         train.parse_args(['--config', str(cfg)])
 
 

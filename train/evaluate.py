@@ -1,12 +1,16 @@
 """Evaluate a checkpoint on a tensors file: paper + DDES metrics, summary JSON, per-frame CSV.
 
-    python train/evaluate.py --checkpoint runs/split1/best.pt --data indoor_flying1.h5 \
-        --out eval/ --save-predictions eval/pred.h5 --png 8
+Examples::
+
+    python train/evaluate.py --checkpoint runs/split1/best.pt --data f.h5 --out eval/ --png 8
+    python train/evaluate.py --checkpoint best.pt --split 1 --data-root tensors --baseline
 
 ``--split N`` with ``--data-root`` evaluates split N's test (or ``--subset val``) set instead.
-Predictions (``depth`` (N,H,W) float32, NaN where invalid exactly as the node publishes them,
-plus ``frame_indices``/``timestamps``) are written atomically; ``--png N`` draws N evenly
-spaced panels (events, prediction, ground truth, error).
+Predictions (``--save-predictions``: ``depth`` (N,H,W) float32, NaN where invalid exactly as
+the node publishes them, plus ``frame_indices``/``timestamps``) are written atomically;
+``--png N`` draws N evenly spaced panels (events, prediction, ground truth, error) into
+``--out``. Existing outputs are replaced only with ``--overwrite``; windows without events in a
+camera are left out (README, "Errors and safety").
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import argparse
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import h5py
@@ -25,14 +30,17 @@ from stereospike_ros.io.tensors import TensorsFile
 from stereospike_ros.nn.depth import mask_invalid, valid_mask
 from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.metrics import frame_metrics, metric_names, summarize
-from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.offline import cli
+from stereospike_ros.offline.dataset import TensorsDataset, left_out
 from stereospike_ros.offline.splits import split_datasets
+
+PROG = 'evaluate.py'
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line."""
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Command line, with every path checked before any work."""
+    p = cli.ArgumentParser(prog=PROG, description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--checkpoint', required=True, type=Path)
     p.add_argument('--data', type=Path, help='tensors file (all frames are evaluated)')
     p.add_argument('--data-root', type=Path, help='with --split: folder of tensors files')
@@ -40,9 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--subset', default='test', choices=('test', 'val'))
     p.add_argument('--out', type=Path, help='folder for summary.json, frames.csv and PNGs')
     p.add_argument('--save-predictions', type=Path, help='HDF5 file for the predicted depth')
-    p.add_argument('--png', type=int, default=0, help='number of PNG panels to draw')
-    p.add_argument('--batch-size', type=int, default=4)
-    p.add_argument('--device', default='auto')
+    p.add_argument('--overwrite', action='store_true', help='replace existing outputs')
+    p.add_argument('--png', type=cli.count, default=0,
+                   help='number of PNG panels to draw (needs --out)')
+    p.add_argument('--batch-size', type=cli.positive_count, default=4)
+    p.add_argument('--device', type=cli.device, default='auto')
     p.add_argument('--half', action='store_true', help='fp16 on CUDA')
     p.add_argument('--baseline', action='store_true',
                    help='also score a constant prediction equal to the mean valid ground-truth '
@@ -53,8 +63,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error('give either --data FILE or --split N with --data-root')
     if args.split is not None and args.data_root is None:
         p.error('--split needs --data-root')
-    if args.batch_size < 1:
-        p.error('--batch-size must be >= 1')
+    if args.png and args.out is None:
+        p.error('--png needs --out (the folder for the panels)')
+    cli.existing_file(args.checkpoint, '--checkpoint')
+    if args.data is not None:
+        cli.existing_file(args.data, '--data')
+    elif not args.data_root.is_dir():
+        raise cli.UsageError(f'--data-root {args.data_root}: no such folder')
+    inputs = (('--checkpoint', args.checkpoint), ('--data', args.data))
+    if args.out is not None:
+        products = ['summary.json', 'frames.csv'] + (['frame_*.png'] if args.png else [])
+        cli.output_dir(args.out, products, overwrite=args.overwrite, inputs=inputs)
+    if args.save_predictions is not None:
+        cli.output_file(args.save_predictions, overwrite=args.overwrite,
+                        flag='--save-predictions', inputs=inputs)
     return args
 
 
@@ -107,18 +129,19 @@ def draw_panel(path: Path, counts: np.ndarray, pred: np.ndarray, gt: np.ndarray,
 def constant_baseline(dataset: TensorsDataset, quiet: bool = True) -> dict:
     """Metrics of predicting everywhere the mean valid ground-truth depth of ``dataset``."""
     total, count = 0.0, 0
-    with TensorsFile(dataset.path) as tf:     # ground truth only: the inputs are not needed
-        def frames():
-            for row in tqdm(dataset.rows, desc='baseline', disable=quiet):
-                yield tf.depth(int(row))
-        for gt in frames():
-            valid = valid_mask(gt)
-            total += float(gt[valid].sum(dtype=np.float64))
-            count += int(valid.sum())
-        if count == 0:
-            raise SystemExit('no valid ground truth for the constant-depth baseline')
-        depth = total / count
-        parts = [frame_metrics(np.full_like(g, depth), g) for g in frames()]
+
+    def frames():                             # ground truth only: the inputs are not needed
+        for i in tqdm(range(len(dataset)), desc='baseline', disable=quiet):
+            yield dataset.depth(i)
+    for gt in frames():
+        valid = valid_mask(gt)
+        total += float(gt[valid].sum(dtype=np.float64))
+        count += int(valid.sum())
+    if count == 0:
+        raise cli.ToolError(f'{dataset.path}: no valid ground truth for the constant-depth '
+                            f'baseline')
+    depth = total / count
+    parts = [frame_metrics(np.full_like(g, depth), g) for g in frames()]
     summary = summarize({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     summary['depth_m'] = depth
     return summary
@@ -127,16 +150,27 @@ def constant_baseline(dataset: TensorsDataset, quiet: bool = True) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     """Evaluate; returns the summary dict (also printed and written to OUT/summary.json)."""
     args = parse_args(argv)
-    predictor = Predictor(str(args.checkpoint), device=args.device, half=args.half,
-                          warmup_shape=None)
     dataset, ids, stamps = _frames(args)
+    for path, k in left_out(dataset):
+        cli.report(PROG, 'warning', f'{path}: {k} window(s) with no event in a camera left out')
     n = len(dataset)
     if n == 0:
-        raise SystemExit('nothing to evaluate: 0 frames')
+        raise cli.ToolError(f'{args.data or args.data_root}: nothing to evaluate (0 frames)')
+    predictor = Predictor(str(args.checkpoint), device=args.device, half=args.half,
+                          warmup_shape=None)
+    if args.half and predictor.device.type != 'cuda':
+        cli.report(PROG, 'note', f'--half is used on CUDA only; evaluating float32 on '
+                                 f'{predictor.device}')
+    if args.out:
+        with cli.made_dirs(args.out):
+            return _evaluate(args, predictor, dataset, ids, stamps)
+    return _evaluate(args, predictor, dataset, ids, stamps)
+
+
+def _evaluate(args, predictor, dataset, ids, stamps) -> dict:
+    n = len(dataset)
     png_rows = set(np.linspace(0, n - 1, args.png).round().astype(int).tolist()) \
         if args.png > 0 else set()
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
     keep = args.save_predictions is not None
     preds = np.empty((n,) + tuple(dataset[0][1].shape), np.float32) if keep else None
     parts = []
@@ -157,9 +191,10 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         summary = summarize(per_frame)
     except ValueError as exc:
-        raise SystemExit(f'{args.data or args.data_root}: {exc}') from None
+        raise cli.ToolError(f'{args.data or args.data_root}: {exc}') from None
     summary.update({'checkpoint': str(args.checkpoint), 'data': str(args.data or args.data_root),
-                    'model': predictor.config.to_dict()})
+                    'model': predictor.config.to_dict(),
+                    'windows_left_out': sum(k for _, k in left_out(dataset))})
     if args.baseline:
         summary['baseline'] = constant_baseline(dataset, args.quiet)
         print(f'constant-depth baseline ({summary["baseline"]["depth_m"]:.3f} m): '
@@ -187,4 +222,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli.run(main, prog=PROG))

@@ -4,7 +4,9 @@ Defaults are the reference code's hyper-parameters (Adam 2e-4, betas 0.9/0.999, 
 [8, 42, 60] x 0.5, 70 epochs, batch 1, seed 2021). Writes ``best.pt`` (lowest validation MDE) and
 ``last.pt`` atomically, TensorBoard scalars + a depth preview each epoch, ``train_log.csv`` (a row
 per step) and ``summary.json``. ``--resume last.pt`` continues exactly where a run stopped (RNG
-states, the per-epoch shuffle and the position inside the epoch are restored).
+states, the per-epoch shuffle and the position inside the epoch are restored). A folder that
+holds an earlier run is refused unless ``--overwrite`` (which deletes that run's files first)
+or ``--resume`` of that run's ``last.pt``; mistakes give one ``error:`` line (README).
 
 Data parallel: under ``torchrun`` each process trains on its shard of every epoch
 (``DistributedSampler``) with DistributedDataParallel (``nccl`` on CUDA, one GPU per process by
@@ -24,6 +26,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -39,10 +42,15 @@ from tqdm import tqdm
 from stereospike_ros.io import atomic
 from stereospike_ros.nn.checkpoint import read_checkpoint, save_checkpoint
 from stereospike_ros.nn.inference import resolve_device
-from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.offline import cli
+from stereospike_ros.offline.dataset import TensorsDataset, left_out
 from stereospike_ros.nn.loss import stereospike_loss
 from stereospike_ros.nn.metrics import MetricAccumulator, firing_rates
 from stereospike_ros.nn.model import StereoSpike, build_model, count_parameters
+
+PROG = 'train.py'
+#: What a run writes into ``--out`` (an earlier run's are replaced only with --overwrite).
+PRODUCTS = ('best.pt', 'last.pt', 'train_log.csv', 'summary.json', 'tb/events.out.tfevents.*')
 
 # ----------------------------------------------------------------------------------------------
 # data: tensors files (inputs uint16 (N,4,H,W), depth float32 (N,H,W), timestamps, frame_indices)
@@ -57,23 +65,27 @@ def build_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """Train and validation sets from explicit files or from ``--data-root`` + ``--split``."""
     if args.train_files:
         train = ConcatDataset([open_tensors(p) for p in args.train_files])
-        if not args.val_files:
-            raise SystemExit('--train-files needs --val-files (model selection uses validation)')
         val = ConcatDataset([open_tensors(p) for p in args.val_files])
         return train, val
-    if not args.data_root:
-        raise SystemExit('give --train-files/--val-files or --data-root with --split')
     from stereospike_ros.offline.splits import split_datasets
     sets = split_datasets(args.data_root, args.split)
     return sets['train'], sets['val']
 
 
-def check_has_ground_truth(dataset: Dataset, name: str) -> None:
-    """Fail before training when no frame of ``dataset`` has a valid depth pixel."""
-    for i in range(len(dataset)):
-        if torch.isfinite(dataset[i][1]).any():
-            return
-    raise SystemExit(f'{name} set ({len(dataset)} frames) has no valid ground truth (all NaN)')
+def check_has_ground_truth(dataset: Dataset, name: str, quiet: bool = True) -> int:
+    """Read every ground-truth frame (negative depth is an error) and count those with a valid
+    pixel; fail before training when there is none."""
+    valid = 0
+    parts = getattr(dataset, 'datasets', [dataset])
+    with tqdm(total=len(dataset), desc=f'{name} ground truth', disable=quiet) as bar:
+        for part in parts:
+            for i in range(len(part)):
+                valid += bool(np.isfinite(part.depth(i)).any())
+                bar.update(1)
+    if not valid:
+        raise cli.ToolError(f'{name} set ({len(dataset)} frames) has no valid ground truth '
+                            f'(all NaN)')
+    return valid
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,58 +93,86 @@ def check_has_ground_truth(dataset: Dataset, name: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command line (+ optional YAML ``--config`` whose keys are option names)."""
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog=PROG, description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--config', type=Path, help='YAML file of option defaults')
     p.add_argument('--split', type=int, default=1, choices=(1, 2, 3))
     p.add_argument('--data-root', type=Path)
     p.add_argument('--train-files', nargs='+', type=Path)
     p.add_argument('--val-files', nargs='+', type=Path)
-    p.add_argument('--epochs', type=int, default=70)
-    p.add_argument('--lr', type=float, default=2e-4)
-    p.add_argument('--betas', type=float, nargs=2, default=(0.9, 0.999))
-    p.add_argument('--milestones', type=int, nargs='*', default=[8, 42, 60])
-    p.add_argument('--gamma', type=float, default=0.5)
-    p.add_argument('--batch-size', type=int, default=1)
-    p.add_argument('--seed', type=int, default=2021)
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    p.add_argument('--epochs', type=cli.positive_count, default=70)
+    p.add_argument('--lr', type=cli.positive, default=2e-4)
+    p.add_argument('--betas', type=cli.number(float, 0, 1, high_open=True), nargs=2,
+                   default=(0.9, 0.999))
+    p.add_argument('--milestones', type=cli.count, nargs='*', default=[8, 42, 60])
+    p.add_argument('--gamma', type=cli.positive, default=0.5)
+    p.add_argument('--batch-size', type=cli.positive_count, default=1)
+    p.add_argument('--seed', type=cli.count, default=2021)
+    p.add_argument('--device', type=cli.device, default='auto',
+                   help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     p.add_argument('--variant', default='binocular', choices=('binocular', 'monocular'))
     p.add_argument('--network', default='snn', choices=('snn', 'ann'))
     p.add_argument('--activation', default='sigmoid', choices=('sigmoid', 'tanh', 'leakyrelu'))
-    p.add_argument('--width', type=float, default=1.0, help='channel multiplier')
+    p.add_argument('--width', type=cli.positive, default=1.0, help='channel multiplier')
     p.add_argument('--surrogate', default='reference', choices=('reference', 'atan', 'sigmoid'))
-    p.add_argument('--spike-penalty', type=float, default=0.0, help='beta of the spike penalty')
-    p.add_argument('--l1-weight', type=float, default=0.0,
+    p.add_argument('--spike-penalty', type=cli.non_negative, default=0.0,
+                   help='beta of the spike penalty')
+    p.add_argument('--l1-weight', type=cli.non_negative, default=0.0,
                    help='NON-reference scale-pinning L1 term weight')
     p.add_argument('--out', type=Path, default=Path('runs/stereospike'))
+    p.add_argument('--overwrite', action='store_true',
+                   help="delete an earlier run's files in --out and start afresh")
     p.add_argument('--resume', type=Path, help='checkpoint (last.pt) to continue from')
     p.add_argument('--init', type=Path, help='start from these weights (fresh optimizer)')
-    p.add_argument('--max-steps-per-epoch', type=int, default=0, help='0 = whole epoch')
-    p.add_argument('--max-val-frames', type=int, default=0, help='0 = whole validation set')
-    p.add_argument('--time-limit', type=float, default=0.0,
+    p.add_argument('--max-steps-per-epoch', type=cli.count, default=0, help='0 = whole epoch')
+    p.add_argument('--max-val-frames', type=cli.count, default=0,
+                   help='0 = whole validation set')
+    p.add_argument('--time-limit', type=cli.non_negative, default=0.0,
                    help='minutes; save last.pt (resumable) and stop when exceeded')
-    p.add_argument('--stop-after-steps', type=int, default=0,
+    p.add_argument('--stop-after-steps', type=cli.count, default=0,
                    help='stop after this many steps of this run (resumable; for smoke tests)')
-    p.add_argument('--num-workers', type=int, default=0)
+    p.add_argument('--num-workers', type=cli.count, default=0)
     p.add_argument('--amp', default='none', choices=('none', 'bf16', 'fp16'))
     p.add_argument('--deterministic', action='store_true')
     p.add_argument('--no-tensorboard', action='store_true')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
-    args = p.parse_args(argv)
-    if args.config:
-        import yaml
-        if not args.config.is_file():
-            p.error(f'--config {args.config}: no such file')
-        cfg = yaml.safe_load(args.config.read_text()) or {}
-        known = {a.dest for a in p._actions}
-        bad = [k for k in cfg if k.replace('-', '_') not in known]
-        if bad:
-            p.error(f'{args.config}: unknown options {bad}')
-        p.set_defaults(**{k.replace('-', '_'): v for k, v in cfg.items()})
-        args = p.parse_args(argv)  # command line still wins over the YAML file
-    if args.batch_size < 1 or args.epochs < 1:
-        p.error('--batch-size and --epochs must be >= 1')
-    return args
+    return cli.parse_with_config(p, argv)   # command line wins over the YAML file
+
+
+def check_args(args: argparse.Namespace, check_out: bool = True) -> None:
+    """Before any work: option combinations, inputs exist, ``--out`` holds no other run (checked
+    by the process that writes, ``check_out``)."""
+    usage = cli.UsageError
+    if args.resume and args.init:
+        raise usage('--resume continues a run with its own weights, --init starts a new one: '
+                    'give one of them')
+    if args.train_files and not args.val_files:
+        raise usage('--train-files needs --val-files (model selection uses validation)')
+    if args.val_files and not args.train_files:
+        raise usage('--val-files needs --train-files')
+    if not args.train_files and not args.data_root:
+        raise usage('give --train-files and --val-files, or --data-root with --split')
+    if args.amp == 'fp16' and resolve_device(args.device).type != 'cuda':
+        raise usage('--amp fp16 needs CUDA (use bf16 on CPU)')
+    for flag in ('train_files', 'val_files'):
+        for path in getattr(args, flag) or ():
+            cli.existing_file(path, '--' + flag.replace('_', '-'))
+    if args.data_root and not args.train_files and not args.data_root.is_dir():
+        raise cli.UsageError(f'--data-root {args.data_root}: no such folder')
+    for flag in ('resume', 'init'):
+        if getattr(args, flag):
+            cli.existing_file(getattr(args, flag), '--' + flag)
+    inputs = [('--resume', args.resume), ('--init', args.init)]
+    inputs += [('--train-files', f) for f in args.train_files or ()]
+    inputs += [('--val-files', f) for f in args.val_files or ()]
+    args.same_run = bool(args.resume) and args.out.is_dir() and \
+        args.resume.resolve().parent == args.out.resolve()
+    if not check_out:
+        return
+    if args.same_run:      # continuing this folder's own run: its files are ours to extend
+        cli.output_dir(args.out, (), overwrite=True)
+    else:
+        cli.output_dir(args.out, PRODUCTS, overwrite=args.overwrite, inputs=inputs)
 
 
 def _jsonable(args) -> dict:
@@ -198,10 +238,10 @@ class Parallel(NamedTuple):
             par = cls(int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)),
                       int(os.environ.get('LOCAL_RANK', 0)))
         except ValueError:
-            raise SystemExit('RANK, WORLD_SIZE and LOCAL_RANK must be integers (torchrun '
-                             'sets them)') from None
+            raise cli.UsageError('RANK, WORLD_SIZE and LOCAL_RANK must be integers (torchrun '
+                                 'sets them)') from None
         if not 0 <= par.rank < par.world_size:
-            raise SystemExit(f'RANK {par.rank} is not in [0, WORLD_SIZE {par.world_size})')
+            raise cli.UsageError(f'RANK {par.rank} is not in [0, WORLD_SIZE {par.world_size})')
         return par
 
     @property
@@ -218,9 +258,9 @@ class Parallel(NamedTuple):
         """Join the process group (nccl on CUDA, gloo on CPU); returns this process's device."""
         if device.type == 'cuda':
             if device.index is not None:
-                raise SystemExit(f'--device {device} with torchrun: each process uses the GPU '
-                                 'of its LOCAL_RANK; give --device cuda or auto (and choose '
-                                 'GPUs with CUDA_VISIBLE_DEVICES)')
+                raise cli.UsageError(f'--device {device} with torchrun: each process uses the '
+                                     'GPU of its LOCAL_RANK; give --device cuda or auto (and '
+                                     'choose GPUs with CUDA_VISIBLE_DEVICES)')
             device = torch.device('cuda', self.local_rank)
             torch.cuda.set_device(device)
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
@@ -260,7 +300,10 @@ def validate(model: StereoSpike, loader: DataLoader, device: torch.device,
     model.eval()
     acc = MetricAccumulator()
     losses, rates, preview, seen = [], [], None, 0
-    for x, gt in tqdm(loader, desc='val', leave=False, disable=quiet):
+    total = len(loader)
+    if max_frames:
+        total = min(total, math.ceil(max_frames / (loader.batch_size or 1)))
+    for x, gt in tqdm(loader, desc='val', leave=False, disable=quiet, total=total):
         x, gt = x.to(device), gt.to(device)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -298,9 +341,8 @@ def main(argv: list[str] | None = None) -> dict:
     """Train; returns the summary (also written to ``OUT/summary.json`` by rank 0)."""
     args = parse_args(argv)
     par = Parallel.from_env()
+    check_args(args, check_out=par.main)
     start_time = time.monotonic()
-    if par.main:
-        args.out.mkdir(parents=True, exist_ok=True)
 
     # -- reproducibility and device
     random.seed(args.seed)
@@ -310,23 +352,21 @@ def main(argv: list[str] | None = None) -> dict:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    try:
-        device = resolve_device(args.device)
-    except (ValueError, RuntimeError) as exc:
-        raise SystemExit(f'--device {args.device}: {exc}') from None
+    device = resolve_device(args.device)
     if par.enabled:
         device = par.start(device)
     cuda = device.type == 'cuda'
     amp_dtype = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
-    if amp_dtype is torch.float16 and not cuda:
-        raise SystemExit('--amp fp16 needs CUDA (use bf16 on CPU)')
     channels_last = cuda
 
     # -- data
     train_set, val_set = build_datasets(args)
+    for path, k in left_out(train_set) + left_out(val_set):
+        cli.report(PROG, 'warning', f'{path}: {k} window(s) with no event in a camera left out')
     if len(train_set) == 0 or len(val_set) == 0:
-        raise SystemExit(f'empty data: {len(train_set)} train / {len(val_set)} val frames')
-    check_has_ground_truth(val_set, 'validation')
+        raise cli.ToolError(f'empty data: {len(train_set)} train / {len(val_set)} val frames')
+    check_has_ground_truth(train_set, 'training', args.quiet)
+    check_has_ground_truth(val_set, 'validation', args.quiet)
     val_loader = DataLoader(val_set, batch_size=args.batch_size, shuffle=False,
                             num_workers=args.num_workers, pin_memory=cuda)
 
@@ -346,19 +386,20 @@ def main(argv: list[str] | None = None) -> dict:
     if args.resume:
         ck = read_checkpoint(args.resume)
         if ck['model_config'] != model.config.to_dict():
-            raise SystemExit(f'{args.resume}: model config {ck["model_config"]} differs from '
-                             f'the command line {model.config.to_dict()}')
+            raise cli.UsageError(f'--resume {args.resume}: model config {ck["model_config"]} '
+                                 f'differs from the command line {model.config.to_dict()}')
         model.load_state_dict(ck['state_dict'])
         meta = ck['meta']
         if 'optimizer' not in meta:
-            raise SystemExit(f'{args.resume}: no optimizer state; use --init for weights only')
+            raise cli.UsageError(f'--resume {args.resume}: no optimizer state; use --init for '
+                                 f'weights only')
         optimizer.load_state_dict(meta['optimizer'])
         scheduler.load_state_dict(meta['scheduler'])
         scaler.load_state_dict(meta.get('scaler', scaler.state_dict()))
         if meta.get('world_size', 1) != par.world_size:
-            raise SystemExit(f'{args.resume}: written by {meta.get("world_size", 1)} '
-                             f'process(es), this run has {par.world_size}: resume with the '
-                             'same world size')
+            raise cli.UsageError(f'--resume {args.resume}: written by '
+                                 f'{meta.get("world_size", 1)} process(es), this run has '
+                                 f'{par.world_size}: resume with the same world size')
         epoch, position = meta['epoch'], meta['position']
         global_step, best_mde = meta['global_step'], meta['best_mde']
         set_rng_state(meta['rng'], all_cuda=not par.enabled)
@@ -369,6 +410,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(f'model {model.config.to_dict()}: {count_parameters(model):,} parameters; '
               f'{len(train_set)} train / {len(val_set)} val frames; device {device}; '
               f'world_size {par.world_size}', flush=True)
+        if not args.same_run:
+            stale = cli.output_dir(args.out, PRODUCTS, overwrite=True)
+            for path in stale:    # --overwrite: no file of the earlier run may mix with this one
+                path.unlink()
+            if stale:
+                cli.report(PROG, 'note', f'--overwrite: deleted {len(stale)} file(s) of the '
+                                         f'earlier run in {args.out}')
+        args.out.mkdir(parents=True, exist_ok=True)
 
     writer = log_file = log = None
     if par.main and not args.no_tensorboard:
@@ -376,7 +425,7 @@ def main(argv: list[str] | None = None) -> dict:
         writer = SummaryWriter(str(args.out / 'tb'))
     if par.main:
         log_path = args.out / 'train_log.csv'
-        new_log = not (args.resume and log_path.exists())
+        new_log = not (args.same_run and log_path.exists())
         log_file = open(log_path, 'w' if new_log else 'a', newline='')
         log = csv.writer(log_file)
         if new_log:
@@ -494,4 +543,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli.run(main, prog=PROG))
