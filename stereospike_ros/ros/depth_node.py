@@ -7,7 +7,9 @@ mailbox (latest window wins); an inference thread runs the model and publishes t
 ``ros/outputs.py`` (depth/image, depth/camera_info, right/camera_info, depth/disparity,
 optionally depth/points and depth/colorized), all stamped with the window end in sensor time.
 /diagnostics at 1 Hz.
-Run: ``ros2 run stereospike depth_node`` or ``python -m stereospike_ros.depth_node``.
+Run: ``ros2 run stereospike depth_node`` or ``python -m stereospike_ros.depth_node``; either
+puts the node in namespace ``davis`` (topics ``/davis/left/events`` ... ``/davis/depth/image``,
+where the MVSEC bags and the player publish) unless ``--ros-args -r __ns:=/other`` says otherwise.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from stereospike_ros.errors import InputError
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.nn import INFERENCE_BACKENDS
@@ -40,6 +43,8 @@ from stereospike_ros.windowing.encoding import ROUNDING_MODES
 from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
 
 NODE_NAME = 'stereospike_depth'
+#: Namespace of a node started without ``-r __ns:=...`` (as the launch file's default).
+DEFAULT_NAMESPACE = 'davis'
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / 'checkpoints'
 # Rectified left projection of MVSEC indoor_flying (the default when no calibration is given).
 MVSEC_FX = 226.38018519795807
@@ -48,7 +53,7 @@ MVSEC_CY = 133.73271751403809
 MVSEC_BASELINE_M = MVSEC_FOCAL_BASELINE / MVSEC_FX
 
 
-class NodeConfigError(ValueError):
+class NodeConfigError(InputError):
     """A parameter value the node cannot start with (the message names the parameter)."""
 
 
@@ -504,14 +509,17 @@ class DepthNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``depth_node``: run the node until shutdown; exit 2 on bad parameters."""
+    """Console script ``depth_node``: run the node until shutdown; exit 2 on bad parameters.
+
+    The node lives in :data:`DEFAULT_NAMESPACE` unless the ROS arguments remap ``__ns``.
+    """
     from rclpy.exceptions import ParameterException
     dds.use_large_data_profile()     # before rclpy.init: Fast DDS reads it then
     rclpy.init(args=args)
     node = None
     try:
         try:
-            node = DepthNode()
+            node = DepthNode(namespace=DEFAULT_NAMESPACE)
         except (NodeConfigError, ParameterException, ValueError, OSError) as exc:
             print(f'[{NODE_NAME}] cannot start: {exc}', file=sys.stderr, flush=True)
             return 2

@@ -10,6 +10,8 @@ sensor_msgs/Image. Header stamps are forwarded unchanged, so a looped bag makes 
 back (the depth node resets, as it does for ``ros2 bag play -l``).
 Each topic is published with the reliability its publishers offered when the bag was recorded
 (reliable where the bag does not say, e.g. ROS 1 bags); ``--reliability`` overrides it.
+The default topics are ``/davis/left/events`` and ``/davis/right/events``, where a plain
+``python -m stereospike_ros.depth_node`` listens. Topics without a subscriber are reported.
 """
 from __future__ import annotations
 
@@ -28,13 +30,15 @@ from tqdm import tqdm
 from stereospike_ros.io import bags, wire
 from stereospike_ros.io.events import NS_PER_S
 from stereospike_ros.io.mvsec import MVSEC_TOPICS
+from stereospike_ros.offline import cli
 from stereospike_ros.ros import dds
 
 RECORDED = 'recorded'
+PROG = 'play_bag'
 
 
-class PlayError(ValueError):
-    """A bad player argument or a bag that cannot be played (the message says which)."""
+class PlayError(cli.UsageError):
+    """A bad player argument, or topics the bag cannot play (exit status 2)."""
 
 
 @dataclass
@@ -148,6 +152,11 @@ def play(node: Node, options: PlayOptions, stop: threading.Event | None = None) 
         while time.monotonic() < deadline and not stop.is_set() and \
                 any(p.get_subscription_count() == 0 for p in publishers.values()):
             time.sleep(0.02)
+        lonely = _without_subscribers(publishers)
+        if lonely and not stop.is_set():
+            cli.report(PROG, 'warning', f'no subscriber on {", ".join(lonely)} after '
+                                        f'{options.wait_for_subscribers:g} s; playing anyway '
+                                        f'(are the topic names and namespace right?)')
     counts = {'messages': 0, 'bytes': 0, 'loops': 0, 'late_ms_max': 0.0,
               'reliability': reliability}
     bar = tqdm(desc=f'play {options.bag}', unit='msg', disable=not options.progress,
@@ -160,7 +169,17 @@ def play(node: Node, options: PlayOptions, stop: threading.Event | None = None) 
                 break
     finally:
         bar.close()
+    counts['unheard_topics'] = _without_subscribers(publishers)
+    if counts['unheard_topics'] and counts['messages']:
+        cli.report(PROG, 'warning', f'no subscriber on {", ".join(counts["unheard_topics"])} '
+                                    f'at the end of playback: its messages went unheard '
+                                    f'(--wait-for-subscribers S waits for subscribers)')
     return counts
+
+
+def _without_subscribers(publishers: dict) -> list[str]:
+    """Published topic names that have no subscriber now."""
+    return [p.topic_name for p in publishers.values() if p.get_subscription_count() == 0]
 
 
 def _play_once(options, converters, publishers, counts, stop, bar) -> None:
@@ -197,13 +216,14 @@ def _play_once(options, converters, publishers, counts, stop, bar) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of ``play_bag``."""
-    ap = argparse.ArgumentParser(prog='play_bag', description=__doc__.split('\n\n')[0])
+    ap = cli.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0])
     ap.add_argument('bag', help='ROS 1 .bag file, ROS 2 bag folder, .db3 or .mcap')
-    ap.add_argument('--rate', type=float, default=1.0, help='playback speed factor (default 1)')
+    ap.add_argument('--rate', type=cli.positive, default=1.0,
+                    help='playback speed factor (default 1)')
     ap.add_argument('--loop', action='store_true', help='start again at the end')
-    ap.add_argument('--loops', type=int, default=0,
+    ap.add_argument('--loops', type=cli.count, default=0,
                     help='with --loop: number of passes (default 0 = until stopped)')
-    ap.add_argument('--start-offset', type=float, default=0.0, metavar='S',
+    ap.add_argument('--start-offset', type=cli.non_negative, default=0.0, metavar='S',
                     help='skip the first S seconds of the bag')
     ap.add_argument('--topics', nargs='+', default=None,
                     help='topics to play (default: the MVSEC left and right event topics)')
@@ -211,51 +231,52 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f'also play {MVSEC_TOPICS["left_depth"]}')
     ap.add_argument('--remap', action='append', default=[], metavar='FROM:=TO',
                     help='publish topic FROM as TO (repeatable)')
-    ap.add_argument('--qos-depth', type=int, default=100, help='publisher history depth')
+    ap.add_argument('--qos-depth', type=cli.positive_count, default=100,
+                    help='publisher history depth')
     ap.add_argument('--reliability', choices=(RECORDED,) + bags.RELIABILITIES,
                     default=RECORDED,
                     help='publisher reliability (default: as recorded in the bag; reliable '
                          'where it does not say, e.g. ROS 1 bags)')
-    ap.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='S',
+    ap.add_argument('--wait-for-subscribers', type=cli.non_negative, default=0.0, metavar='S',
                     help='wait up to S seconds until every topic has a subscriber')
     ap.add_argument('--quiet', action='store_true', help='no progress bar')
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console script ``play_bag``; ROS arguments after ``--ros-args`` go to rclpy."""
+    """Console script ``play_bag``; ROS arguments after ``--ros-args`` go to rclpy.
+
+    Exit status as every tool (:mod:`cli`): 2 for bad arguments or topics, 1 for a bad bag.
+    """
+    return cli.run(_main, argv, prog=PROG)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Our FROM:=TO remaps look like legacy ROS remaps: only what follows --ros-args goes to rcl.
     cut = argv.index('--ros-args') if '--ros-args' in argv else len(argv)
     args = build_parser().parse_args(argv[:cut])
-    ros_args = ['play_bag'] + argv[cut:]
+    ros_args = [PROG] + argv[cut:]
+    cli.existing_path(args.bag, 'bag')
     topics = list(args.topics or [MVSEC_TOPICS['left_events'],
                                   MVSEC_TOPICS['right_events']])
     if args.depth and MVSEC_TOPICS['left_depth'] not in topics:
         topics.append(MVSEC_TOPICS['left_depth'])
-    try:
-        options = PlayOptions(bag=args.bag, topics=topics, rate=args.rate, loop=args.loop,
-                              loops=args.loops, start_offset=args.start_offset,
-                              remap=parse_remap(args.remap), qos_depth=args.qos_depth,
-                              wait_for_subscribers=args.wait_for_subscribers,
-                              progress=not args.quiet, reliability=args.reliability)
-        options.validate()
-    except PlayError as exc:
-        print(f'play_bag: {exc}', file=sys.stderr)
-        return 2
+    options = PlayOptions(bag=args.bag, topics=topics, rate=args.rate, loop=args.loop,
+                          loops=args.loops, start_offset=args.start_offset,
+                          remap=parse_remap(args.remap), qos_depth=args.qos_depth,
+                          wait_for_subscribers=args.wait_for_subscribers,
+                          progress=not args.quiet, reliability=args.reliability)
+    options.validate()
     dds.use_large_data_profile()     # before rclpy.init: best-effort large messages need it
     rclpy.init(args=ros_args)
     node = rclpy.create_node('stereospike_player')
     try:
         counts = play(node, options)
-        print(f'play_bag: published {counts["messages"]} messages in {counts["loops"]} '
-              f'pass(es); reliability: '
-              + ', '.join(f'{t} {r}' for t, r in counts['reliability'].items()),
-              file=sys.stderr)
+        cli.report(PROG, 'note', f'published {counts["messages"]} messages in '
+                                 f'{counts["loops"]} pass(es); reliability: '
+                                 + ', '.join(f'{t} {r}' for t, r in counts['reliability'].items()))
         return 0
-    except (PlayError, bags.BagError) as exc:
-        print(f'play_bag: {exc}', file=sys.stderr)
-        return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
