@@ -156,16 +156,67 @@ def test_player_refuses_bad_arguments(tmp_path):
         play.PlayOptions('x', rate=0).validate()
     with pytest.raises(play.PlayError):
         play.PlayOptions('x', start_offset=-1).validate()
-    proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play',
-                           str(tmp_path / 'missing.bag'), '--quiet'],
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert proc.returncode == 2 and 'missing.bag' in proc.stderr
     path = tmp_path / 'one.bag'
     write_bag(path, 'ros1', seconds=0.05)
-    proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(path),
-                           '--topics', '/nope', '--quiet'],
+    (tmp_path / 'junk.bag').write_bytes(b'not a bag' * 20)
+    for argv, code, message in (
+            ([str(tmp_path / 'missing.bag')], 2, 'missing.bag: no such file or folder'),
+            ([str(path), '--topics', '/nope'], 2, 'topics not in bag: /nope'),
+            ([str(tmp_path / 'junk.bag')], 1, 'junk.bag: cannot read bag')):
+        proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play', *argv, '--quiet'],
+                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stderr.count('\n') == 1 and proc.stderr.startswith('play_bag: error: ')
+        assert message in proc.stderr
+
+
+def test_player_says_when_nobody_listens(tmp_path):
+    path = tmp_path / 'one.bag'
+    write_bag(path, 'ros1', seconds=0.05)
+    ns = f'/t{os.getpid()}nobody'
+    proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(path), '--quiet',
+                           '--wait-for-subscribers', '0.5', '--remap', f'{LEFT}:={ns}/l',
+                           '--remap', f'{RIGHT}:={ns}/r'],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert proc.returncode == 2 and '/nope' in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (f'play_bag: warning: no subscriber on {ns}/l, {ns}/r after 0.5 s; '
+                        f'playing anyway (are the topic names and namespace right?)')
+    assert lines[1].startswith(f'play_bag: warning: no subscriber on {ns}/l, {ns}/r at the end '
+                               f'of playback')
+    assert lines[2] == 'play_bag: note: published 10 messages in 1 pass(es)'
+
+
+def test_plain_node_hears_the_players_default_topics(tmp_path, tiny_checkpoint):
+    """``python -m stereospike_ros.depth_node`` without a namespace listens where the player
+    publishes by default (/davis/...), says so at start, and answers with depth there."""
+    bag = tmp_path / 'seq.bag'
+    write_bag(bag, 'ros1', seconds=0.4)
+    log_path = tmp_path / 'node.log'
+    cmd = [sys.executable, '-m', 'stereospike_ros.depth_node', '--ros-args',
+           '-p', f'checkpoint:={tiny_checkpoint}', '-p', 'device:=cpu', '-p', f'width:={SW}',
+           '-p', f'height:={SH}', '-p', 'rate_hz:=10.0']
+    ros = None
+    with open(log_path, 'w') as log:
+        node = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while 'ready:' not in log_path.read_text():
+            assert node.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        assert f'subscribed to {LEFT} and {RIGHT}' in log_path.read_text()
+        ros = Harness('/davis')
+        proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(bag),
+                               '--quiet', '--wait-for-subscribers', '20'],
+                              capture_output=True, text=True, cwd=ROOT, timeout=90)
+        assert proc.returncode == 0 and 'warning' not in proc.stderr, proc.stderr
+        ros.wait(lambda: len(ros.depth) >= 3, 20.0, 'depth on /davis/depth/image')
+    finally:
+        if ros is not None:
+            ros.close()
+        if node.poll() is None:
+            node.send_signal(2)
+            node.wait(timeout=15)
 
 
 def test_player_publishes_the_recorded_reliability_unless_told(tmp_path):

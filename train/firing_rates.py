@@ -37,11 +37,12 @@ GROUPS = {'encoder': ('bottom', 'conv1', 'conv2', 'conv3', 'conv4'),
 
 
 def layer_firing_rates(model: StereoSpike, dataset: TensorsDataset, device: torch.device,
-                       max_frames: int = 0,
-                       quiet: bool = True) -> list[dict]:
+                       max_frames: int = 0, quiet: bool = True,
+                       source: str = 'this checkpoint') -> list[dict]:
     """Rows ``{layer, neurons, rate}`` (rate averaged over frames) plus group rows."""
     if not model.is_spiking:
-        raise cli.ToolError('firing rates need a spiking model (this checkpoint is an ANN)')
+        raise cli.ToolError(f'{source}: firing rates need a spiking model (this checkpoint '
+                            f'holds an ANN)')
     if max_frames < 0:
         raise ValueError(f'max_frames must be >= 0, not {max_frames}')
     model.eval()
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         cli.report(PROG, 'warning', f'{path}: {k} window(s) with no event in a camera left out')
     device = resolve_device(args.device)
     model, _ = load_checkpoint(args.checkpoint, device)
-    rows = layer_firing_rates(model, dataset, device, args.max_frames, args.quiet)
+    rows = layer_firing_rates(model, dataset, device, args.max_frames, args.quiet,
+                              str(args.checkpoint))
     print(f'{"layer":<22}{"neurons":>12}{"rate %":>10}')
     for r in rows:
         print(f'{r["layer"]:<22}{r["neurons"]:>12,}{100 * r["rate"]:>10.2f}')

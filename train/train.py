@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from stereospike_ros.io import atomic
 from stereospike_ros.nn.checkpoint import read_checkpoint, save_checkpoint
+from stereospike_ros.nn.depth import valid_mask
 from stereospike_ros.nn.inference import resolve_device
 from stereospike_ros.offline import cli
 from stereospike_ros.offline.dataset import TensorsDataset, left_out
@@ -80,7 +81,7 @@ def check_has_ground_truth(dataset: Dataset, name: str, quiet: bool = True) -> i
     with tqdm(total=len(dataset), desc=f'{name} ground truth', disable=quiet) as bar:
         for part in parts:
             for i in range(len(part)):
-                valid += bool(np.isfinite(part.depth(i)).any())
+                valid += bool(valid_mask(part.depth(i)).any())
                 bar.update(1)
     if not valid:
         raise cli.ToolError(f'{name} set ({len(dataset)} frames) has no valid ground truth '

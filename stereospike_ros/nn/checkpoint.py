@@ -8,6 +8,7 @@ The loader also accepts a plain reference state_dict (its 21 names) as the binoc
 from __future__ import annotations
 
 import os
+import pickle
 from collections import OrderedDict
 from pathlib import Path
 from typing import Union
@@ -54,6 +55,9 @@ def read_checkpoint(path: PathLike) -> dict:
     p = _validate_path(path)
     try:
         obj = torch.load(p, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f'{p}: not a loadable checkpoint (not a torch file, or it holds '
+                              f'objects that weights_only loading refuses)') from exc
     except Exception as exc:  # torch.load of junk raises many types (IndexError included)
         raise CheckpointError(f'{p}: not a loadable checkpoint ({type(exc).__name__}: '
                               f'{str(exc).splitlines()[0] if str(exc) else ""})') from exc

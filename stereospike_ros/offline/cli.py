@@ -168,6 +168,10 @@ def config_tokens(parser: argparse.ArgumentParser, path: str | os.PathLike,
         raise UsageError(f'{where}: no such file')
     try:
         data = yaml.safe_load(p.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f'line {mark.line + 1}, column {mark.column + 1}: ' if mark else ''
+        raise UsageError(f'{where}: not valid YAML ({at}{exc.problem})') from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UsageError(f'{where}: not valid YAML ({one_line(exc)})') from None
     if data is None:

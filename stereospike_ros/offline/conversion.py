@@ -33,6 +33,7 @@ from stereospike_ros.io import bags, calibration
 from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
 from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
+from stereospike_ros.nn.depth import mask_invalid, valid_mask
 from stereospike_ros.io.codecs import COUNT_KEYS
 from stereospike_ros.offline import splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES, Rectifier
@@ -125,10 +126,9 @@ def prepared_frames(frames: Iterator[tuple[int, np.ndarray]],
 
 
 def clean_depth(depth: np.ndarray) -> np.ndarray:
-    """Depth without hole filling: float32, non-finite values and zeros -> NaN (unknown)."""
-    d = np.asarray(depth, dtype=np.float32).copy()
-    d[~np.isfinite(d) | (d == 0)] = np.nan
-    return d
+    """Depth without hole filling: float32, invalid depth (:mod:`nn.depth`: zeros, non-finite)
+    -> NaN."""
+    return mask_invalid(depth)
 
 
 def resolve_crop(n_frames: int, crop: tuple[int, int] | None, where: str
@@ -191,6 +191,19 @@ class _DepthSource:
         """Release the file."""
         if self.kind == 'hdf5':
             self._gt.close()
+
+
+def _check_event_source(data: str, kind: str, topics: dict, width: int, height: int,
+                        unsorted: str) -> None:
+    """Open the event source once before any work, so a bad file fails fast."""
+    if kind == 'hdf5':
+        MvsecData(data, width, height, unsorted).close()
+        return
+    types = bags.topic_types(data)
+    missing = [topics[k] for k in ('left_events', 'right_events') if topics[k] not in types]
+    if missing:
+        raise ConversionError(f'{data}: no topic {", ".join(missing)} (the bag has '
+                              f'{", ".join(sorted(types)) or "no topics"})')
 
 
 def _hdf5_chunks(data: MvsecData, side: str, grid: WindowGrid, reader_stats: dict,
@@ -271,6 +284,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
         crop = splits.crop_for(split, sequence)
     rect_l, rect_r = rectifiers(calib, rounding)
     h, w = rect_l.height, rect_l.width
+    _check_event_source(data, data_kind, topics, w, h, unsorted)
     depth_src = _DepthSource(gt, gt_kind, topics['left_depth'], h, w)
     try:
         n_frames = len(depth_src.timestamps)
@@ -302,7 +316,7 @@ def convert_sequence(data: str | os.PathLike, gt: str | os.PathLike, calib: Any,
             for i, depth in tqdm(prepared_frames(depth_src.frames(a, b), prepare), total=n,
                                  desc='depth', unit='frame', disable=not progress):
                 writer.depth[i - a] = depth
-                without_gt += not np.isfinite(depth).any()
+                without_gt += not valid_mask(depth).any()
             if without_gt == n:
                 raise ConversionError(f'{gt}: no valid ground truth (finite depth > 0) in any '
                                       f'of the {n} depth frames [{a}, {b})')
