@@ -16,5 +16,5 @@ for seed in 1 2 3 4 5 6 7 8 9 10 51 101 102; do
   fi
   "$py" train/convert.py --data "$out/raw/${name}_data.hdf5" --gt "$out/raw/${name}_gt.hdf5" \
       --calib "$out/raw/${name}_calib" --out "$out/tensors/${name}.h5" \
-      --window-mode depth-aligned --quiet
+      --window-mode depth-aligned --quiet --overwrite
 done
