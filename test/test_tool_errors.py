@@ -352,6 +352,11 @@ def test_empty_windows_are_warned_stored_and_left_out(files, tmp_path, capsys):
     assert cli.run(TOOLS['convert'].main, argv, prog='convert.py') == 2
     assert 'exists; pass --overwrite' in capsys.readouterr().err
     assert cli.run(TOOLS['convert'].main, argv + ['--overwrite'], prog='convert.py') == 0
+    # a trailing slash names a folder (created), the file is named after sequence and crop
+    folder = argv.index('--out') + 1
+    argv[folder] = str(tmp_path / 'made') + '/'
+    assert cli.run(TOOLS['convert'].main, argv + ['--crop', '0:4'], prog='convert.py') == 0
+    assert os.listdir(tmp_path / 'made') == ['quiet_0-4.h5']
     capsys.readouterr()
 
 
