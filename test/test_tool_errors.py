@@ -1,10 +1,8 @@
 """Every CLI answers bad input with one ``PROG: error:`` line, the documented exit status (2 for
 the command line, 1 for the data) and no output or folder left behind: one table per tool."""
-import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -17,23 +15,16 @@ from stereospike_ros.nn.checkpoint import save_checkpoint
 from stereospike_ros.nn.model import ModelConfig, build_model
 from stereospike_ros.offline import cli
 from stereospike_ros.offline.dataset import TensorsDataset
-from test_mvsec import random_rows, write_data, write_gt
+from support import ROOT, train_script
+from support.data import random_rows, write_data, write_gt
 
-ROOT = Path(__file__).resolve().parents[1]
 H, W = 16, 24            # tensors files (training, evaluation)
 N_FRAMES = 6             # MVSEC-layout sequences (conversion; identity calibration 346 x 260)
 T0 = 100.0
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f'_errors_{name}', ROOT / 'train' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOLS = {name: _load(name) for name in ('convert', 'synthesize', 'train', 'evaluate',
-                                        'firing_rates')}
+TOOLS = {name: train_script(name) for name in ('convert', 'synthesize', 'train', 'evaluate',
+                                               'firing_rates')}
 
 
 def write_tensors(path, n=4, depth=None, event_counts=(5, 5)):

@@ -30,7 +30,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 from tqdm import tqdm
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.io.codecs import Decoded, EventPacketDecoder
 from stereospike_ros.io.events import NS_PER_S, Events

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io import atomic
 
 MAP_KEYS = ('left_x', 'left_y', 'right_x', 'right_y')

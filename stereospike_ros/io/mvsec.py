@@ -16,7 +16,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import (SENSOR_HEIGHT, SENSOR_WIDTH, UNSORTED_POLICIES,
                                        EventOrderError, Events, apply_order_policy,
                                        seconds_to_ns)

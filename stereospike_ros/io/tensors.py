@@ -16,7 +16,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 

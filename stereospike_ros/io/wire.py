@@ -16,7 +16,7 @@ from typing import Union
 
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import NS_PER_S, Events
 
 Buffer = Union[bytes, bytearray, memoryview]

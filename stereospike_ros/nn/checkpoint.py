@@ -16,7 +16,7 @@ from typing import Union
 import torch
 from torch import nn
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.nn.model import ModelConfig, StereoSpike, build_model
 

@@ -14,9 +14,9 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, NoReturn, Sequence
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -71,7 +71,8 @@ def run(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None 
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse`` whose mistakes raise :class:`UsageError` (one line via :func:`run`)."""
 
-    def error(self, message: str):  # noqa: D102 (argparse's hook)
+    def error(self, message: str) -> NoReturn:
+        """argparse's hook for every command-line mistake: raise, do not print and exit."""
         raise UsageError(f'{message} (see --help)')
 
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io import bags, calibration
 from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 
 SAMPLE_OFFSET = 2
 VALIDATION_FRAMES = 200

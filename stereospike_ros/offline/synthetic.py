@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io import atomic
 from stereospike_ros.io.bags import FORMATS as BAG_FORMATS, EventBagWriter
 from stereospike_ros.io.calibration import CameraModel, StereoCalibration, write_calibration

@@ -32,7 +32,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.nn import INFERENCE_BACKENDS

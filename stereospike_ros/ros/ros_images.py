@@ -14,7 +14,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import NS_PER_S
 
 try:  # pragma: no cover - depends on the installation

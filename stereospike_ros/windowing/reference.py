@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import UNSORTED_POLICIES, EventOrderError, apply_order_policy
 from stereospike_ros.windowing.encoding import Rectifier, bin_codes, drop_stats
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from stereospike_ros.errors import InputError
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import NS_PER_S, Events
 
 SIDES = ('left', 'right')
