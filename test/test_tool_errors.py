@@ -305,6 +305,7 @@ def test_firing_rates_errors(argv, code, message, files, tmp_path, capsys):
     check_table_case('firing_rates', argv, code, message, files, tmp_path, capsys)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('tool, argv, code', [
     ('convert', ['--data', 'missing.hdf5', '--gt', 'g', '--calib', 'identity', '--out', 'o'], 2),
     ('synthesize', ['--out', 'o', '--seconds', '-1'], 2),
@@ -361,6 +362,7 @@ def test_evaluate_leaves_out_empty_windows_and_counts_them(files, tmp_path, caps
     assert 'e.h5: 1 window(s) with no event in a camera left out' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_overwrite_and_resume_rules(files, tmp_path, capsys):
     base = ['--train-files', files['good'], '--val-files', files['good'], '--width', '0.0625',
             '--epochs', '1', '--max-steps-per-epoch', '1', '--quiet', '--no-tensorboard',
