@@ -85,9 +85,10 @@ def test_existing_output_bad_name_and_bad_checkpoint_are_refused(checkpoint, tmp
     assert '.onnx' in capsys.readouterr().err and not (tmp_path / 'm.txt').exists()
     bad = tmp_path / 'bad.pt'
     bad.write_bytes(b'not a checkpoint')
-    assert cli.main(['--checkpoint', str(bad), '--out', str(out), '--overwrite']) == 2
+    assert cli.main(['--checkpoint', str(bad), '--out', str(out), '--overwrite']) == 1
     err = capsys.readouterr().err
-    assert str(bad) in err and len(err.strip().splitlines()) == 1
+    assert err.startswith('export.py: error: ') and str(bad) in err
+    assert len(err.strip().splitlines()) == 1
     assert out.read_bytes() == b'keep'
     assert cli.main(base + ['--out', str(out), '--overwrite']) == 0
     assert out.stat().st_size > 1000 and not list(tmp_path.glob('.m.onnx.*'))

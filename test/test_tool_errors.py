@@ -24,7 +24,7 @@ T0 = 100.0
 
 
 TOOLS = {name: train_script(name) for name in ('convert', 'synthesize', 'train', 'evaluate',
-                                               'firing_rates')}
+                                               'firing_rates', 'export')}
 
 
 def write_tensors(path, n=4, depth=None, event_counts=(5, 5)):
@@ -91,6 +91,7 @@ def files(tmp_path_factory):
 def _populate(tmp):
     """Outputs of earlier runs that the tools must not replace without --overwrite."""
     (tmp / 'exists.h5').write_bytes(b'earlier output')
+    (tmp / 'exists.onnx').write_bytes(b'earlier output')
     (tmp / 'afile').write_text('a file, not a folder')
     (tmp / 'run').mkdir()
     (tmp / 'run' / 'best.pt').write_bytes(b'earlier run')
@@ -112,7 +113,8 @@ def check_table_case(tool, argv, code, message, files, tmp_path, capsys):
     before = _tree(tmp_path)
     argv = [a.format(tmp=tmp_path, **files) for a in argv]
     prog = TOOLS[tool].PROG
-    assert cli.run(TOOLS[tool].main, argv, prog=prog) == code, capsys.readouterr().err
+    main = getattr(TOOLS[tool], '_main', TOOLS[tool].main)   # export.main runs cli.run itself
+    assert cli.run(main, argv, prog=prog) == code, capsys.readouterr().err
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if ': warning: ' not in line]
     assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), err
@@ -275,6 +277,22 @@ FIRING = [
 ]
 
 
+EXPORT = [
+    ('no checkpoint', ['--checkpoint', '{missing}', '--out', '{tmp}/m.onnx'], 2,
+     r'--checkpoint .*missing.h5: no such file'),
+    ('not onnx', ['--checkpoint', '{snn}', '--out', '{tmp}/m.txt'], 2,
+     r'--out .*m.txt: the output file name must end in .onnx'),
+    ('output exists', ['--checkpoint', '{snn}', '--out', '{tmp}/exists.onnx'], 2,
+     r'exists.onnx: exists; pass --overwrite'),
+    ('bad size', ['--checkpoint', '{snn}', '--out', '{tmp}/m.onnx', '--height', '0'], 2,
+     r'argument --height: must be >= 1, not 0'),
+    ('output under a file', ['--checkpoint', '{snn}', '--out', '{tmp}/afile/m.onnx'], 2,
+     r'afile is not a folder'),
+    ('corrupt checkpoint', ['--checkpoint', '{corrupt_pt}', '--out', '{tmp}/m.onnx'], 1,
+     r'corrupt.pt: not a loadable checkpoint'),
+]
+
+
 @pytest.mark.parametrize('argv, code, message', [c[1:] for c in CONVERT],
                          ids=[c[0] for c in CONVERT])
 def test_convert_errors(argv, code, message, files, tmp_path, capsys):
@@ -305,6 +323,12 @@ def test_firing_rates_errors(argv, code, message, files, tmp_path, capsys):
     check_table_case('firing_rates', argv, code, message, files, tmp_path, capsys)
 
 
+@pytest.mark.parametrize('argv, code, message', [c[1:] for c in EXPORT],
+                         ids=[c[0] for c in EXPORT])
+def test_export_errors(argv, code, message, files, tmp_path, capsys):
+    check_table_case('export', argv, code, message, files, tmp_path, capsys)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('tool, argv, code', [
     ('convert', ['--data', 'missing.hdf5', '--gt', 'g', '--calib', 'identity', '--out', 'o'], 2),
@@ -312,6 +336,7 @@ def test_firing_rates_errors(argv, code, message, files, tmp_path, capsys):
     ('train', ['--lr', '0', '--out', 'o'], 2),
     ('evaluate', ['--checkpoint', 'missing.pt', '--data', 'd.h5'], 2),
     ('firing_rates', ['--checkpoint', 'c.pt', '--data', 'd.h5', '--max-frames', '-3'], 2),
+    ('export', ['--checkpoint', 'missing.pt', '--out', 'm.onnx'], 2),
 ])
 def test_scripts_exit_with_one_line(tool, argv, code, tmp_path):
     """The scripts themselves (``python train/X.py``) go through the same reporter."""

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from stereospike_ros.io import atomic
+from stereospike_ros.io.errors import InputError
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH
 from stereospike_ros.nn.model import (ModelConfig, SizedNearest, StereoSpike, UpBlock,
                                       with_stateless_neurons)
@@ -38,7 +39,7 @@ PARITY_COUNT_MEAN = 0.5
 QUIET_LOGGERS = ('torch.onnx._internal.exporter._registration',)
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """An export that cannot be made, does not match torch, or a missing ONNX package."""
 
 
