@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from stereospike_ros.nn.checkpoint import read_checkpoint
+from stereospike_ros.offline import cli
 from support import ROOT, train_script
 from support.data import write_synthetic
 
@@ -92,7 +93,7 @@ def test_resume_of_a_two_process_run_is_exact(data):
     for k, v in whole['state_dict'].items():
         assert torch.equal(v, resumed['state_dict'][k]), k
     assert _losses(run) == _losses(tmp / 'ddp')
-    with pytest.raises(SystemExit, match='same world size'):
+    with pytest.raises(cli.UsageError, match='same world size'):
         train.main([str(a) for a in args] + ['--out', str(tmp / 'other'), '--resume',
                                              str(run / 'last.pt')])
 
