@@ -108,7 +108,7 @@ def test_bad_packets_stop_or_are_counted_and_nothing_partial_is_left(tmp_path, c
     out = tmp_path / 'out.h5'
     rc = export.main([str(bag), '--topic', TOPIC, '--out', str(out), '--quiet'])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1
+    assert rc == 1 and len(err) == 1 and err[0].startswith('export_events: error: ')
     assert str(bag) in err[0] and "unknown encoding 'evt21'" in err[0]
     assert not out.exists() and list(tmp_path.iterdir()) == [bag]
     rc = export.main([str(bag), '--topic', TOPIC, '--out', str(out), '--quiet', '--skip-bad'])
@@ -124,19 +124,24 @@ def test_errors_and_overwrite(tmp_path, capsys):
     write_packets(bag, 'mcap', 'libcaer', n_packets=2)
     out = tmp_path / 'out.h5'
     out.write_bytes(b'keep')
-    cases = [([str(bag), '--topic', TOPIC, '--out', str(out)], 'exists already'),
+    (tmp_path / 'afile').write_text('a file')
+    cases = [([str(bag), '--topic', TOPIC, '--out', str(out)], 'exists; pass --overwrite'),
              ([str(bag), '--topic', '/other', '--out', str(tmp_path / 'a.h5')],
-              "topic '/other' not in bag"),
+              "--topic '/other': not in"),
              ([str(tmp_path / 'none'), '--topic', TOPIC, '--out', str(tmp_path / 'a.h5')],
-              'no such bag'),
+              'none: no such file or folder'),
              ([str(bag), '--topic', TOPIC, '--out', str(tmp_path)], 'is a folder'),
-             ([str(bag), '--topic', TOPIC, '--out', str(tmp_path / 'no' / 'a.h5')],
-              'does not exist')]
+             ([str(bag), '--topic', TOPIC, '--out', str(tmp_path / 'afile' / 'a.h5')],
+              'afile is not a folder')]
     for argv, text in cases:
         assert export.main(argv + ['--quiet']) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and text in err[0], err
+        assert len(err) == 1 and err[0].startswith('export_events: error: ') and text in err[0]
     assert out.read_bytes() == b'keep' and not (tmp_path / 'a.h5').exists()
+    # a missing output folder is made (and nothing is left when the export fails)
+    assert export.main([str(bag), '--topic', TOPIC, '--out', str(tmp_path / 'no' / 'a.h5'),
+                        '--quiet']) == 0
+    assert read(tmp_path / 'no' / 'a.h5')[1]['messages'] == 2
     assert export.main([str(bag), '--topic', TOPIC, '--out', str(out), '--overwrite',
                         '--quiet']) == 0
     assert read(out)[1]['messages'] == 2

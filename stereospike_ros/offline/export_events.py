@@ -7,7 +7,8 @@ ns (for EventPackets exactly as event_camera_codecs reports it: ``time_base`` pl
 offsets, evt3 sensor time), ``p`` uint8 0/1. Attributes name the source, the encoding(s), the
 sensor size, the message count and every drop counter (seq gaps, events beyond the sensor,
 triggers, ...). The file is written atomically; an existing one is replaced only with
-``--overwrite``. Offline tooling: never imports rclpy.
+``--overwrite``; mistakes give one ``error:`` line (README, "Errors and safety"). Offline
+tooling: never imports rclpy.
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from tqdm import tqdm
 
 from stereospike_ros.io import atomic, bags
 from stereospike_ros.io.codecs import COUNT_KEYS
+from stereospike_ros.io.errors import InputError
+from stereospike_ros.offline import cli
 
 #: Rows written to the HDF5 file at a time (bounded memory for any bag size).
 FLUSH_EVENTS = 1 << 20
 FIELDS = (('x', np.uint16), ('y', np.uint16), ('t', np.int64), ('p', np.uint8))
+PROG = 'export_events'
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """A bad export request or input; the message names the file and the problem."""
 
 
@@ -130,7 +134,7 @@ def export_events(bag: str | os.PathLike, topic: str, out: str | os.PathLike, *,
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
-    p = argparse.ArgumentParser(prog='export_events', description=__doc__.split('\n\n')[0])
+    p = cli.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0])
     p.add_argument('bag', help='ROS 1 .bag file, ROS 2 bag folder, .db3 or .mcap')
     p.add_argument('--topic', required=True, help='event topic (EventArray or EventPacket)')
     p.add_argument('--out', required=True, help='output HDF5 file')
@@ -142,17 +146,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list] = None) -> int:
-    """Run the export; one line on stderr and exit status 2 on bad input."""
+    """Run the export. Exit status as every tool (:mod:`cli`): 2 for the command line (a missing
+    bag, a topic it lacks, an existing output), 1 for a bag or packet that cannot be read."""
+    return cli.run(_main, argv, prog=PROG)
+
+
+def _main(argv: Optional[list]) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        summary = export_events(args.bag, args.topic, args.out, overwrite=args.overwrite,
+    cli.existing_path(args.bag, 'bag')
+    out = cli.output_file(args.out, overwrite=args.overwrite, inputs=(('bag', args.bag),))
+    types = bags.topic_types(args.bag)
+    if args.topic not in types:
+        raise cli.UsageError(f'--topic {args.topic!r}: not in {args.bag} (topics: '
+                             f'{", ".join(sorted(types))})')
+    if types[args.topic] not in bags.EVENT_TYPES:
+        raise cli.UsageError(f'--topic {args.topic}: has type {types[args.topic]}, not an event '
+                             f'type ({", ".join(bags.EVENT_TYPES)})')
+    with cli.made_dirs(out.parent):
+        summary = export_events(args.bag, args.topic, out, overwrite=args.overwrite,
                                 skip_bad=args.skip_bad, progress=not args.quiet)
-    except ValueError as exc:   # ExportError, BagError: they name the file and the problem
-        print(f'export_events: {exc}', file=sys.stderr)
-        return 2
     drops = {k: summary[k] for k in COUNT_KEYS
              if k not in ('packets', 'events') and summary.get(k)}
-    print(f'export_events: {summary["events"]} events from {summary["messages"]} messages '
+    print(f'{PROG}: {summary["events"]} events from {summary["messages"]} messages '
           f'({summary["encoding"]}) -> {args.out}' +
           (f'; {", ".join(f"{k} {v}" for k, v in drops.items())}' if drops else ''))
     return 0
