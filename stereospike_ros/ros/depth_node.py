@@ -141,7 +141,7 @@ STREAM_PARAMS = ('window_ms', 'rate_hz', 'max_wait_ms', 'max_events_per_window',
 #: Counters (prefixes) whose growth turns /diagnostics to WARN 'dropping input'.
 PROBLEM_COUNTERS = ('dropped_', 'malformed_', 'windows_timeout_', 'encode_beyond', 'worker_',
                     'callback_errors_', 'messages_lost_', 'unsupported_type_',
-                    'incompatible_publishers_')
+                    'incompatible_publishers_', 'packet_', 'packets_rejected_')
 
 
 def _descriptor(name: str, spec: _Param) -> ParameterDescriptor:

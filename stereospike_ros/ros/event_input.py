@@ -113,6 +113,40 @@ class DvsDecoder:
         return msg.events, msg.stamp_ns
 
 
+class PacketDecoder:
+    """CDR event_camera_msgs/EventPacket -> events in sensor time, through the codecs' stateful
+    stream decoder (one per camera); every drop counted, seq gaps as lost messages.
+
+    The header stamp of an EventPacket is host time (libcaer_driver, metavision_driver); the
+    events carry sensor time (``time_base`` + offsets), which alone drives the windows.
+    """
+
+    kind = 'event_packet'
+    #: Stream-decoder counter -> node counter name (``{name}_{side}``); the others are
+    #: ``packet_{key}``. ``packets``/``events`` are not counted again (the windower counts).
+    NAMES = {'seq_missing': 'messages_lost_seq', 'malformed': 'malformed',
+             'rejected_packets': 'packets_rejected', 'triggers': 'triggers_skipped'}
+    SKIP = ('packets', 'events')
+
+    def __init__(self, side: str, width: int, height: int, count: Count, logger: Any) -> None:
+        from stereospike_ros.io.codecs import EventPacketDecoder
+        self.side = side
+        self._count, self._logger = count, logger
+        self.stream = EventPacketDecoder(width, height)
+
+    def __call__(self, data: bytes) -> tuple[Events, int | None] | None:
+        """Decode one packet; None when it was rejected whole (counted and logged)."""
+        decoded = self.stream.decode_bytes(data)
+        for key, value in decoded.counts.items():
+            if value and key not in self.SKIP:
+                self._count(f'{self.NAMES.get(key, "packet_" + key)}_{self.side}', int(value))
+        for line in decoded.problems:
+            self._logger.warning(f'{self.side}/events: {line}', throttle_duration_sec=5.0)
+        if decoded.rejected:
+            return None
+        return decoded.events, None
+
+
 class EventInput:
     """One camera's event subscription; type and reliability follow the publishers (module doc)."""
 
@@ -168,10 +202,9 @@ class EventInput:
             self._logger.info(f'{self.topic}: the RMW reports no lost messages ({exc})')
             return self._create(msg_type, qos, lost_events=False)
 
-    def _make_decoder(self, kind: str):
-        if kind == 'dvs':
-            return DvsDecoder(self.side, self.width, self.height, self._count, self._logger)
-        raise InputConfigError(f'event type {kind}: no decoder available yet')
+    def _make_decoder(self, kind: str) -> DvsDecoder | PacketDecoder:
+        decoder = DvsDecoder if kind == 'dvs' else PacketDecoder
+        return decoder(self.side, self.width, self.height, self._count, self._logger)
 
     def refresh(self) -> None:
         """Look at the topic's publishers; re-subscribe when type or reliability must change."""

@@ -1,15 +1,18 @@
 """Event load generator: a stereo rig's message stream at real rates, and what the depth node got.
 
 ``python -m stereospike_ros.ros.loadgen [--ns /davis] [--events-per-s 600000]
-[--message-events 30000] [--messages 60] [--reliability best_effort] [--node NAME] [--json]``
+[--message-events 30000] [--messages 60] [--reliability best_effort] [--type dvs]
+[--encoding libcaer_cmp] [--node NAME] [--json]``
 
-Publishes synthetic ``left/events`` and ``right/events`` messages (random events in sensor time)
-as a driver does: both cameras' messages at the same moment, ``events_per_s / message_events``
-times a second, with the chosen reliability and history depth. Its Fast DDS set-up is whatever
-the environment says (unlike depth_node and play_bag it does not load the shipped profile), so
-it shows what a driver started with or without ``FASTDDS_DEFAULT_PROFILES_FILE`` delivers. With
-``--node`` it reads that depth node's /diagnostics before and after and reports, per camera, the
-messages the node received and the losses it saw. Tests and bench/bench_live.py measure with it.
+Publishes synthetic ``left/events`` and ``right/events`` messages (random events in sensor time;
+dvs_msgs/EventArray, or event_camera_msgs/EventPacket in a codec's encoding with consecutive
+``seq`` and host-time header stamps, as libcaer_driver sends them) as a driver does: both
+cameras' messages at the same moment, ``events_per_s / message_events`` times a second, with the
+chosen reliability and history depth. Its Fast DDS set-up is whatever the environment says
+(unlike depth_node and play_bag it does not load the shipped profile), so it shows what a driver
+started with or without ``FASTDDS_DEFAULT_PROFILES_FILE`` delivers. With ``--node`` it reads
+that depth node's /diagnostics before and after and reports, per camera, the messages the node
+received and the losses it saw. Tests and bench/bench_live.py measure with it.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events
+from stereospike_ros.ros.event_input import message_class
 
 if TYPE_CHECKING:
     from rclpy.context import Context
@@ -51,6 +55,8 @@ class LoadConfig:
     messages: int = 60
     reliability: str = 'best_effort'
     depth: int = 1000
+    type: str = 'dvs'               # or 'event_packet'
+    encoding: str = 'libcaer_cmp'   # of event packets (libcaer_driver's default)
     width: int = SENSOR_WIDTH
     height: int = SENSOR_HEIGHT
     node: str = ''                  # fully qualified depth node name; '' = do not measure
@@ -60,6 +66,8 @@ class LoadConfig:
 
     def validate(self) -> None:
         """Refuse values that cannot be published."""
+        if self.type not in ('dvs', 'event_packet'):
+            raise LoadError(f'--type must be dvs or event_packet, got {self.type!r}')
         if self.reliability not in ('reliable', 'best_effort'):
             raise LoadError(f'--reliability must be reliable or best_effort, '
                             f'got {self.reliability!r}')
@@ -90,10 +98,12 @@ class LoadReport:
 
 
 def make_messages(cfg: LoadConfig, side: int) -> list[bytes]:
-    """CDR EventArray bytes of one camera: uniform random events, stamps at each span's end."""
+    """CDR bytes of one camera's messages: uniform random events, EventArray stamps at each
+    span's end, EventPacket ``time_base`` at its start (header: host time, as drivers stamp)."""
     rng = np.random.default_rng(cfg.seed * 2 + side)
     span = int(round(cfg.period_s * NS_PER_S))
     n = cfg.message_events
+    host = time.time_ns()
     out = []
     for k in range(cfg.messages):
         lo = T0_NS + k * span
@@ -101,8 +111,15 @@ def make_messages(cfg: LoadConfig, side: int) -> list[bytes]:
                         rng.integers(0, cfg.height, n).astype(np.uint16),
                         np.sort(rng.integers(lo, lo + span, n)).astype(np.int64),
                         rng.random(n) < 0.5)
-        out.append(wire.encode_cdr_event_array(
-            wire.EventArrayMsg(lo + span, 'davis', cfg.height, cfg.width, events)))
+        if cfg.type == 'dvs':
+            out.append(wire.encode_cdr_event_array(
+                wire.EventArrayMsg(lo + span, 'davis', cfg.height, cfg.width, events)))
+            continue
+        from stereospike_ros.io.codecs import CODECS
+        payload = CODECS[cfg.encoding].encode(events, time_base=lo)
+        out.append(wire.encode_cdr_event_packet(wire.EventPacketMsg(
+            host + k * span, 'davis', cfg.height, cfg.width, k, lo, cfg.encoding, False,
+            np.frombuffer(payload, np.uint8))))
     return out
 
 
@@ -146,7 +163,6 @@ class _DiagnosticsWatch:
 
 def run_load(cfg: LoadConfig, context: Context | None = None) -> LoadReport:
     """Publish the load (rclpy must be initialised for ``context``) and measure the node."""
-    from dvs_msgs.msg import EventArray
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -168,7 +184,8 @@ def run_load(cfg: LoadConfig, context: Context | None = None) -> LoadReport:
                          reliability=ReliabilityPolicy.RELIABLE
                          if cfg.reliability == 'reliable' else ReliabilityPolicy.BEST_EFFORT)
         ns = cfg.ns.rstrip('/')
-        pubs = [node.create_publisher(EventArray, f'{ns}/{side}/events', qos) for side in SIDES]
+        msg_type = message_class(cfg.type)
+        pubs = [node.create_publisher(msg_type, f'{ns}/{side}/events', qos) for side in SIDES]
         watch = _DiagnosticsWatch(node, cfg.node) if cfg.node else None
         deadline = time.monotonic() + cfg.wait_s
         while any(p.get_subscription_count() == 0 for p in pubs):
@@ -235,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--messages', type=int, default=d.messages, help='messages per camera')
     ap.add_argument('--reliability', choices=('reliable', 'best_effort'),
                     default=d.reliability, help='publisher reliability (drivers: best_effort)')
+    ap.add_argument('--type', choices=('dvs', 'event_packet'), default=d.type,
+                    help='dvs_msgs/EventArray (default) or event_camera_msgs/EventPacket')
+    ap.add_argument('--encoding', default=d.encoding,
+                    help='EventPacket encoding (default libcaer_cmp, as libcaer_driver)')
     ap.add_argument('--depth', type=int, default=d.depth,
                     help='publisher history depth (libcaer_driver: 1000)')
     ap.add_argument('--node', default='',
@@ -254,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = LoadConfig(ns=args.ns, events_per_s=args.events_per_s,
                      message_events=args.message_events, messages=args.messages,
                      reliability=args.reliability, depth=args.depth, node=args.node,
+                     type=args.type, encoding=args.encoding,
                      wait_s=args.wait)
     import rclpy
     try:
