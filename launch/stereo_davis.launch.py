@@ -26,6 +26,7 @@ from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, Opaq
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 PACKAGE = 'stereospike'
 DRIVER_PACKAGE = 'libcaer_driver'
@@ -68,7 +69,9 @@ def _driver(side: str, master: bool) -> Node:
         name=f'davis_{side}',
         namespace=LaunchConfiguration('namespace'),
         parameters=[{'device_type': 'davis',
-                     'serial': LaunchConfiguration(f'{side}_serial'),
+                     # a string even when it looks like a number (00000123)
+                     'serial': ParameterValue(LaunchConfiguration(f'{side}_serial'),
+                                              value_type=str),
                      'master': master,
                      'camera_frame_id': f'davis_{side}_optical_frame'}],
         remappings=remappings,

@@ -167,3 +167,67 @@ def test_no_event_message_lost_at_rig_rate_with_default_parameters(tmp_path):
     finally:
         node.stop()
     assert 'Traceback' not in node.log(), node.log()
+
+
+# ------------------------------------------------------------------ EventPacket on the live path
+@pytest.mark.slow
+def test_event_packets_give_depth_in_sensor_time_and_bad_packets_are_counted(tmp_path,
+                                                                             tiny_checkpoint):
+    from stereospike_ros.io.codecs import CODECS
+    from stereospike_ros.io.events import Events
+    from stereospike_ros.ros import ros_images
+    from support.data import MS, T0, make_events
+    from support.ros import Harness, packet
+    ns = f'/t{os.getpid()}packets'
+    node = NodeProcess(tmp_path, ns, tiny_checkpoint, 'rate_hz:=10.0')
+    ros = None
+    try:
+        node.wait_ready()
+        ros = Harness(ns, packets=True)        # best-effort EventPackets, as libcaer_driver
+        ros.wait_subscribed()                  # the node re-subscribes to match them
+        t1 = T0 + 1000 * MS
+        streams = {s: make_events(T0, T0 + 2000 * MS, 20_000, i)
+                   for i, s in enumerate(('left', 'right'))}
+        ros.stream(streams, T0, t1)
+        ros.wait(lambda: len(ros.depth) >= 5, 30.0, 'depth from event packets')
+        assert ros.diag['input_left'] == f'{PACKET} best_effort'
+        # Windows follow the events' sensor time, not the host-time header stamps.
+        stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth]
+        assert all(T0 < s <= t1 and s % (100 * MS) == 0 for s in stamps), stamps
+        # Bad packets on the left camera, each counted; none stops the node.
+        lo = t1
+        part = streams['left'].time_slice(lo, lo + 10 * MS)
+        good = Events(part.x, part.y, part.t // 1000 * 1000, part.p)
+        beyond = Events(good.x + 400, good.y, good.t, good.p)
+        raw = CODECS['libcaer'].encode(good, time_base=lo)
+        seq = ros.seq['left']
+        bad = [packet(good, seq, lo, encoding='evt9', payload=raw),          # unknown encoding
+               packet(good, seq + 1, lo, big_endian=True),                   # big endian
+               packet(good, seq + 2, lo, width=640, height=480),             # size changes
+               packet(good, seq + 3, lo, encoding='libcaer', payload=raw[:-3]),  # truncated
+               packet(beyond, seq + 4, lo, encoding='libcaer'),              # beyond the sensor
+               packet(good, seq + 10, lo - 20 * MS, encoding='libcaer'),     # 5 lost, time back
+               b'garbage!']                                                  # malformed
+        for data in bad:
+            ros.pubs['left'].publish(data)
+            time.sleep(0.02)
+        ros.seq['left'] = seq + 11
+        ros.stream(streams, t1 + 10 * MS, t1 + 600 * MS)
+        expected = {'packet_unknown_encoding_left': 1, 'packet_big_endian_left': 1,
+                    'packet_size_changes_left': 1, 'packet_truncated_packets_left': 1,
+                    'packet_beyond_sensor_left': len(good), 'messages_lost_seq_left': 5,
+                    'packet_time_base_back_left': 1, 'malformed_left': 1}
+        ros.wait(lambda: all(ros.counter(k) >= v for k, v in expected.items()), 15.0,
+                 f'the bad packets to be counted ({expected})')
+        assert ros.counter('packets_rejected_left') >= 4
+        assert ros.counter('messages_lost_seq_right') == 0
+        ros.wait(lambda: ros_images.time_to_ns(ros.depth[-1].header.stamp) > t1, 15.0,
+                 'depth after the bad packets')
+        assert node.proc.poll() is None, node.log()
+        stamps = [ros_images.time_to_ns(m.header.stamp) for m in ros.depth]
+        assert stamps == sorted(set(stamps)) and max(stamps) <= t1 + 600 * MS
+    finally:
+        if ros is not None:
+            ros.close()
+        node.stop()
+    assert 'Traceback' not in node.log(), node.log()

@@ -98,8 +98,9 @@ class LoadReport:
 
 
 def make_messages(cfg: LoadConfig, side: int) -> list[bytes]:
-    """CDR bytes of one camera's messages: uniform random events, EventArray stamps at each
-    span's end, EventPacket ``time_base`` at its start (header: host time, as drivers stamp)."""
+    """CDR bytes of one camera's messages: uniform random events at whole microseconds (what
+    the packet encodings carry), EventArray stamps at each span's end, EventPacket ``time_base``
+    at its start (header: host time, as drivers stamp)."""
     rng = np.random.default_rng(cfg.seed * 2 + side)
     span = int(round(cfg.period_s * NS_PER_S))
     n = cfg.message_events
@@ -109,7 +110,7 @@ def make_messages(cfg: LoadConfig, side: int) -> list[bytes]:
         lo = T0_NS + k * span
         events = Events(rng.integers(0, cfg.width, n).astype(np.uint16),
                         rng.integers(0, cfg.height, n).astype(np.uint16),
-                        np.sort(rng.integers(lo, lo + span, n)).astype(np.int64),
+                        lo + np.sort(rng.integers(0, span // 1000, n)).astype(np.int64) * 1000,
                         rng.random(n) < 0.5)
         if cfg.type == 'dvs':
             out.append(wire.encode_cdr_event_array(

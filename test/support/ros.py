@@ -114,15 +114,39 @@ class NodeProcess:
         self._log.close()
 
 
-class Harness(SpinningNode):
-    """This process's ROS side: raw event publishers, depth / info / diagnostics subscribers."""
+def packet(events: Events, seq: int, time_base: int, encoding: str = 'libcaer_cmp',
+           width: int = SENSOR_WIDTH, height: int = SENSOR_HEIGHT, big_endian: bool = False,
+           payload: bytes | None = None) -> bytes:
+    """Raw CDR bytes of an EventPacket as libcaer_driver sends it (header stamp: host time)."""
+    from stereospike_ros.io.codecs import CODECS
+    if payload is None:
+        payload = CODECS[encoding].encode(events, time_base=time_base)
+    return wire.encode_cdr_event_packet(wire.EventPacketMsg(
+        time.time_ns(), 'davis', height, width, seq, time_base, encoding, big_endian,
+        np.frombuffer(payload, np.uint8)))
 
-    def __init__(self, ns: str) -> None:
+
+class Harness(SpinningNode):
+    """This process's ROS side: raw event publishers, depth / info / diagnostics subscribers.
+
+    ``packets``: event_camera_msgs/EventPacket publishers, best effort KeepLast(1000) as
+    libcaer_driver's (``libcaer_cmp``, consecutive ``seq``); else reliable dvs_msgs/EventArray.
+    """
+
+    def __init__(self, ns: str, packets: bool = False) -> None:
         super().__init__('test_harness')
         self.ns = ns
+        self.packets = packets
+        self.seq = {'left': 0, 'right': 0}
         reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {side: self.node.create_publisher(EventArray, f'{ns}/{side}/events',
-                                                      reliable) for side in ('left', 'right')}
+        if packets:
+            from event_camera_msgs.msg import EventPacket
+            kind, qos = EventPacket, QoSProfile(depth=1000,
+                                                reliability=ReliabilityPolicy.BEST_EFFORT)
+        else:
+            kind, qos = EventArray, reliable
+        self.pubs = {side: self.node.create_publisher(kind, f'{ns}/{side}/events', qos)
+                     for side in ('left', 'right')}
         self.depth, self.info, self.color, self.diag = [], [], [], {}
         self.disparity, self.points, self.right_info = [], [], []
         for topic, kind, store in (('depth/disparity', DisparityImage, self.disparity),
@@ -164,12 +188,18 @@ class Harness(SpinningNode):
 
     def stream(self, streams: dict, t_start: int, t_stop: int, step_ns: int = 10 * MS,
                sides: tuple = ('left', 'right')) -> None:
-        """Publish ``streams`` in messages of ``step_ns`` paced at real time."""
+        """Publish ``streams`` in messages of ``step_ns`` paced at real time (packets: times
+        truncated to the microseconds the encodings carry)."""
         start = time.monotonic()
         for k, lo in enumerate(range(t_start, t_stop, step_ns)):
             for side in sides:
-                self.pubs[side].publish(cdr(streams[side].time_slice(lo, lo + step_ns),
-                                            lo + step_ns))
+                events = streams[side].time_slice(lo, lo + step_ns)
+                if self.packets:
+                    events = Events(events.x, events.y, events.t // 1000 * 1000, events.p)
+                    self.pubs[side].publish(packet(events, self.seq[side], lo))
+                    self.seq[side] += 1
+                else:
+                    self.pubs[side].publish(cdr(events, lo + step_ns))
             delay = start + (k + 1) * step_ns / 1e9 - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
