@@ -67,11 +67,12 @@ fi
 
 # 3. Interface packages, built with the wheels' rosidl toolchain into the venv prefix:
 #    dvs_msgs (legacy EventArray) and event_camera_msgs (EventPacket of the ROS 2 drivers).
-build_interface() {  # NAME IMPORT-CHECK
+build_interface() {  # NAME IMPORT-CHECK [PACKAGE-DIR (default interfaces/NAME)]
   local name="$1" check="$2"
-  local pkg="$root/interfaces/$name"
-  local msg_digest build log
-  msg_digest="$(digest "$pkg/CMakeLists.txt" "$pkg/package.xml" "$pkg"/msg/*.msg \
+  local pkg="${3:-$root/interfaces/$name}"
+  local msg_digest build log f defs=()
+  for f in "$pkg"/msg/*.msg "$pkg"/srv/*.srv; do [ -e "$f" ] && defs+=("$f"); done
+  msg_digest="$(digest "$pkg/CMakeLists.txt" "$pkg/package.xml" "${defs[@]}" \
     "$root/scripts/fix_wheel_include_dirs.cmake")"
   if [ "$(cat "$stamps/$name" 2>/dev/null)" = "$msg_digest" ] && \
      "$vpy" -c "$check" >/dev/null 2>&1; then
@@ -97,5 +98,16 @@ build_interface() {  # NAME IMPORT-CHECK
 }
 build_interface dvs_msgs 'from dvs_msgs.msg import EventArray'
 build_interface event_camera_msgs 'from event_camera_msgs.msg import EventPacket'
+
+# 4. Test only: composition_interfaces from the shared folder's vendored ROS 2 launch sources
+#    (launch_ros imports it), so that the tests run the launch files for real. The product never
+#    needs it (a ROS install has it; pip-only users run the node directly). Skipped without them.
+vendor="${STEREOSPIKE_SHARED:-$root/../shared}/vendor"
+if [ -d "$vendor/composition_interfaces" ]; then
+  build_interface composition_interfaces 'from composition_interfaces.srv import LoadNode' \
+    "$vendor/composition_interfaces"
+else
+  say "no $vendor/composition_interfaces: the launch files will be tested statically only"
+fi
 
 say "ready: $venv"

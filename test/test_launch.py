@@ -26,7 +26,7 @@ import yaml
 
 from stereospike_ros.ros.dds import PROFILE_ENV, PROFILE_NAME
 from stereospike_ros.ros.depth_node import PARAMETERS
-from support import ROOT
+from support import ROOT, SHARED
 
 LAUNCH = ROOT / 'launch' / 'depth.launch.py'
 CONFIG = ROOT / 'config' / 'depth.yaml'
@@ -111,21 +111,6 @@ def test_params_file_sets_and_documents_every_parameter():
 
 
 # ------------------------------------------------------------------ launch files run for real
-VENDOR_ENV = 'STEREOSPIKE_ROS_VENDOR'
-
-
-def vendor_dir():
-    """``../shared/vendor`` of this checkout, or of the main checkout of a git worktree."""
-    candidates = [Path(os.environ[VENDOR_ENV])] if os.environ.get(VENDOR_ENV) else []
-    candidates.append(ROOT.parent / 'shared' / 'vendor')
-    git = ROOT / '.git'
-    if git.is_file() and git.read_text().startswith('gitdir:'):   # <main>/.git/worktrees/<n>
-        main_checkout = Path(git.read_text().split(':', 1)[1].strip()).parents[2]
-        candidates.append(main_checkout.parent / 'shared' / 'vendor')
-    return next((c for c in candidates
-                 if (c / 'launch' / 'launch').is_dir() and (c / 'launch_ros').is_dir()), None)
-
-
 @pytest.fixture(scope='module')
 def install_prefix(tmp_path_factory):
     """The install prefix colcon makes from setup.py: data_files and console scripts."""
@@ -158,10 +143,10 @@ def install_prefix(tmp_path_factory):
 @pytest.fixture(scope='module')
 def launch_env(install_prefix, tmp_path_factory):
     """Environment of a launch process: vendored launch on PYTHONPATH, the prefix indexed."""
-    vendor = vendor_dir()
-    if vendor is None:
-        pytest.skip('ROS 2 launch sources (../shared/vendor) not found: the launch files are '
-                    'only checked statically')
+    vendor = SHARED / 'vendor'
+    if not (vendor / 'launch' / 'launch').is_dir() or not (vendor / 'launch_ros').is_dir():
+        pytest.skip(f'ROS 2 launch sources not found in {vendor}: the launch files are only '
+                    'checked statically')
     for module, why in (('osrf_pycommon', 'osrf-pycommon is not installed (requirements.txt)'),
                         ('composition_interfaces.srv', 'composition_interfaces is not built '
                          'into the venv (scripts/setup.sh builds it when ../shared/vendor '

@@ -141,5 +141,9 @@ def test_readme_lists_every_topic_with_its_type():
     for topic, (kind, _) in outputs.TOPICS.items():
         module = kind.__module__.split('.')[0]
         assert listed.get(topic) == f'`{module}/{kind.__name__}`', topic
-    assert listed['left/events'] == listed['right/events'] == '`dvs_msgs/EventArray`'
+    assert listed['left/events'] == listed['right/events']
+    from stereospike_ros.ros.event_input import EVENT_TYPES
+    for name in EVENT_TYPES.values():             # every type the node subscribes with
+        package, _, message = name.split('/')
+        assert f'`{package}/{message}`' in listed['left/events'], name
     assert listed['/diagnostics'] == '`diagnostic_msgs/DiagnosticArray`'

@@ -12,7 +12,8 @@ they call for another type or reliability:
 - type ``auto``: ``dvs_msgs/msg/EventArray`` or ``event_camera_msgs/msg/EventPacket``, whichever
   the publishers offer (EventArray at start).
 
-Messages the RMW reports lost (``message_lost`` events) are counted per camera.
+Messages the RMW reports lost (``message_lost`` events) are counted per camera, and so are an
+EventPacket stream's seq gaps and every packet or event its decoder drops.
 """
 from __future__ import annotations
 

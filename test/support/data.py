@@ -2,15 +2,13 @@
 shared EventPacket recording."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import h5py
 import numpy as np
 
 from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events, ns_to_seconds
 from stereospike_ros.io.mvsec import DEPTH_KEY, DEPTH_TS_KEY, EVENTS_KEY
 from stereospike_ros.io.tensors import TensorsWriter
+from support import SHARED
 
 MS = 1_000_000
 #: An MVSEC-like absolute time (ns), off the 50 ms grid.
@@ -100,10 +98,9 @@ def write_synthetic(path, n, h=24, w=32, seed=0, nan_frac=0.1):
     return inputs, depth
 
 
-#: The real EventPacket recording (event_camera_codecs' test_data_mono_cd, encoding ``mono``):
-#: ``../shared`` beside the clone, or the shared folder named by STEREOSPIKE_SHARED.
-MONO_BAG = Path(os.environ.get('STEREOSPIKE_SHARED', Path(__file__).resolve().parents[3] /
-                               'shared')) / 'data' / 'event_packet_mono'
+#: The real EventPacket recording (event_camera_codecs' test_data_mono_cd, encoding ``mono``)
+#: in the project's shared folder (``support.SHARED``).
+MONO_BAG = SHARED / 'data' / 'event_packet_mono'
 MONO_TOPIC = '/event_camera/events'
 #: Its published checksums over all events (event_camera_codecs' own decoder test).
 MONO_SUMS = {'t': 4_950_000, 'x': 34_450, 'y': 26_450, 'p': 50}
