@@ -6,7 +6,8 @@ into the depth node with its default parameters and its default model running on
 ``before``: the defaults before issue 11 (node subscribes best_effort; no Fast DDS profile in
 any process). ``after``: today's defaults (input_reliability auto); the reliable publisher uses
 the default transport (as ``ros2 bag play`` does), the best-effort one is started as the launch
-files start drivers (FASTDDS_DEFAULT_PROFILES_FILE = config/fastdds_large_data.xml).
+files start drivers (FASTDDS_DEFAULT_PROFILES_FILE = config/fastdds_large_data.xml); one more
+best-effort publisher sends the same events as libcaer_driver does (EventPacket, libcaer_cmp).
 """
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ from stereospike_ros.ros.loadgen import SIDES, LoadConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_NAME = 'stereospike_depth'
-#: The set-ups measured: (name, node parameters, publisher gets the profile when best-effort).
+#: The set-ups measured: (name, node parameters, best-effort publishers get the profile,
+#: publishers as (reliability, message type)).
 SETUPS = (('before (defaults of main before issue 11)', ['input_reliability:=best_effort'],
-           False),
-          ('after (defaults now)', [], True))
+           False, (('reliable', 'dvs'), ('best_effort', 'dvs'))),
+          ('after (defaults now)', [], True,
+           (('reliable', 'dvs'), ('best_effort', 'dvs'), ('best_effort', 'event_packet'))))
 
 
 def ros_env(profile: bool) -> dict:
@@ -68,11 +71,11 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def load(ns: str, reliability: str, env: dict, messages: int) -> dict:
+def load(ns: str, reliability: str, env: dict, messages: int, kind: str = 'dvs') -> dict:
     """Run the load generator against the node in ``ns``; its JSON report."""
     cfg = LoadConfig()
     cmd = [sys.executable, '-m', 'stereospike_ros.ros.loadgen', '--ns', ns, '--json',
-           '--reliability', reliability, '--messages', str(messages),
+           '--reliability', reliability, '--messages', str(messages), '--type', kind,
            '--node', f'{ns}/{NODE_NAME}']
     out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
                          timeout=cfg.wait_s + cfg.settle_s + messages * cfg.period_s + 60)
@@ -81,9 +84,9 @@ def load(ns: str, reliability: str, env: dict, messages: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(setup: str, params: list[str], profile: bool, messages: int,
+def measure(setup: str, params: list[str], profile: bool, publishers: tuple, messages: int,
             logs: Path) -> list[dict]:
-    """One node with ``params``; a reliable, then a best-effort publisher into it."""
+    """One node with ``params``; each of ``publishers`` in turn into it."""
     ns = f'/benchlive{os.getpid()}{len(list(logs.iterdir()))}'
     node_env = ros_env(profile=False)
     if not profile:
@@ -91,14 +94,15 @@ def measure(setup: str, params: list[str], profile: bool, messages: int,
     proc = start_node(ns, params, node_env, logs / f'{ns.strip("/")}.log')
     rows = []
     try:
-        for reliability in ('reliable', 'best_effort'):
+        for reliability, kind in publishers:
             with_profile = profile and reliability == 'best_effort'
-            report = load(ns, reliability, ros_env(with_profile), messages)
+            report = load(ns, reliability, ros_env(with_profile), messages, kind)
             got = {s: report['node'][f'messages_{s}'] for s in SIDES}
             lost = sum(report['node'][f'messages_lost_rmw_{s}'] for s in SIDES)
             sent = sum(report['published'].values())
             rows.append({'bench': 'messages received at 600k ev/s per camera', 'set-up': setup,
                          'publisher': reliability + (' + profile' if with_profile else ''),
+                         'messages': 'EventArray' if kind == 'dvs' else 'EventPacket libcaer_cmp',
                          'node input': report['inputs'].get('left', '').split(' ')[-1],
                          'left': f'{got["left"]}/{report["published"]["left"]}',
                          'right': f'{got["right"]}/{report["published"]["right"]}',
@@ -118,8 +122,8 @@ def run(quick: bool = True) -> list[dict]:
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(101, 200)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for setup, params, profile in SETUPS:
-            rows += measure(setup, params, profile, 60, Path(tmp))
+        for setup, params, profile, publishers in SETUPS:
+            rows += measure(setup, params, profile, publishers, 60, Path(tmp))
     return rows
 
 
