@@ -234,14 +234,20 @@ def iter_event_messages(path: PathLike, topic: str) -> Iterator[tuple[int, Event
     with _open_reader(path) as reader:
         bag = Path(reader.paths[0])
         conns = _connections(reader, bag, [topic], EVENT_ARRAY_TYPE)
-        decode = decode_cdr_event_array if reader.is2 else decode_ros1_event_array
-        for _, record_ns, raw in _messages(reader, bag, conns, topic):
-            try:
-                msg = decode(raw)
-            except WireError as err:
-                raise BagError(f'{bag}: topic {topic} message recorded at {record_ns} ns: '
-                               f'{err}') from err
-            yield record_ns, msg
+        yield from _event_arrays(reader, bag, conns, topic)
+
+
+def _event_arrays(reader: AnyReader, bag: Path, conns: list, topic: str
+                  ) -> Iterator[tuple[int, EventArrayMsg]]:
+    """Decode the dvs_msgs/EventArray messages of ``conns``; a bad one raises BagError."""
+    decode = decode_cdr_event_array if reader.is2 else decode_ros1_event_array
+    for _, record_ns, raw in _messages(reader, bag, conns, topic):
+        try:
+            msg = decode(raw)
+        except WireError as err:
+            raise BagError(f'{bag}: topic {topic} message recorded at {record_ns} ns: '
+                           f'{err}') from err
+        yield record_ns, msg
 
 
 def iter_events(path: PathLike, topic: str, strict: bool = True,
@@ -262,13 +268,7 @@ def iter_events(path: PathLike, topic: str, strict: bool = True,
         if len(types) > 1:
             raise BagError(f'{bag}: topic {topic} mixes message types {sorted(types)}')
         if types.pop() == EVENT_ARRAY_TYPE:
-            decode = decode_cdr_event_array if reader.is2 else decode_ros1_event_array
-            for _, record_ns, raw in _messages(reader, bag, conns, topic):
-                try:
-                    msg = decode(raw)
-                except WireError as err:
-                    raise BagError(f'{bag}: topic {topic} message recorded at {record_ns} ns: '
-                                   f'{err}') from err
+            for record_ns, msg in _event_arrays(reader, bag, conns, topic):
                 yield record_ns, msg.events, None
             return
         decoder = EventPacketDecoder(width, height)
