@@ -3,6 +3,8 @@
 Example: ``python train/synthesize.py --out data/synth --seconds 5 --seed 1 --name synth1
 --bags ros1,mcap`` writes ``synth1_data.hdf5``, ``synth1_gt.hdf5``, ``synth1_calib/`` and bags
 (existing ones are replaced only with ``--overwrite``).
+``--family corridor`` renders a randomised scene family instead (see offline/scenes.py; the
+family draws the sensor settings from the seed, so --scene/--threshold/--noise-rate do not apply).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import sys
 
 from stereospike_ros.offline import cli
+from stereospike_ros.offline.scenes import FAMILIES, family_config, make_world
 from stereospike_ros.offline.synthetic import (BAG_FORMATS, DEFAULT_DISTORTION, SCENES,
                                                SyntheticConfig, SyntheticConfigError, generate,
                                                output_names)
@@ -39,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--bags', type=parse_bags, default=(),
                    help=f'also write bags: comma-separated subset of {",".join(BAG_FORMATS)}')
     p.add_argument('--scene', choices=SCENES, default=d.scene)
+    p.add_argument('--family', choices=FAMILIES,
+                   help='randomised scene family (rig motion and sensor effects from the seed)')
     p.add_argument('--wall-depth', type=cli.positive, default=d.wall_depth,
                    help="'wall' scene: distance of the fronto-parallel wall (m)")
     p.add_argument('--boxes', type=cli.count, default=d.boxes,
@@ -64,19 +69,26 @@ def main(argv: list[str] | None = None) -> int:
     """Run the generator; print the written paths. Errors raise (see :func:`cli.run`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    config = SyntheticConfig(
-        seconds=args.seconds, seed=args.seed, name=args.name, scene=args.scene,
-        wall_depth=args.wall_depth, boxes=args.boxes, distortion_model=args.distortion_model,
-        render_hz=args.render_hz, threshold=args.threshold, noise_rate_hz=args.noise_rate,
-        message_ms=args.message_ms, bags=args.bags)
+    if args.family:
+        config = family_config(args.family, args.seed, args.seconds,
+                               args.name if args.name != SyntheticConfig.name else None,
+                               bags=args.bags)
+    else:
+        config = SyntheticConfig(
+            seconds=args.seconds, seed=args.seed, name=args.name, scene=args.scene,
+            wall_depth=args.wall_depth, boxes=args.boxes, distortion_model=args.distortion_model,
+            render_hz=args.render_hz, threshold=args.threshold, noise_rate_hz=args.noise_rate,
+            message_ms=args.message_ms, bags=args.bags)
     try:
         config.validate()
     except SyntheticConfigError as exc:
         flag = cli.option_name(parser, FIELD_OPTIONS.get(exc.field, exc.field))
         raise cli.UsageError(f'{flag}: {exc.reason}') from None
+    world = make_world(args.family, config) if args.family else None
     cli.output_dir(args.out, output_names(config).values(), overwrite=args.overwrite)
     with cli.made_dirs(args.out):
-        paths = generate(args.out, config, progress=not args.quiet, overwrite=args.overwrite)
+        paths = generate(args.out, config, progress=not args.quiet, overwrite=args.overwrite,
+                         world=world)
     for key, path in paths.items():
         print(f'{key}: {path}')
     return 0

@@ -63,6 +63,9 @@ class SyntheticConfig:
     threshold: float = 0.2                 # contrast threshold (log intensity)
     threshold_sigma: float = 0.03          # relative per-pixel threshold spread
     noise_rate_hz: float = 0.1             # background activity per pixel
+    refractory_us: float = 0.0             # per-pixel refractory period (0: none)
+    hot_pixels: int = 0                    # pixels firing at hot_pixel_rate_hz per camera
+    hot_pixel_rate_hz: float = 100.0
     start_ns: int = 1_500_000_000 * NS_PER_S + 123_456_789
     message_ms: float = 5.0                # bag EventArray length
     bags: tuple[str, ...] = ()             # subset of BAG_FORMATS
@@ -97,8 +100,10 @@ class SyntheticConfig:
         for name in ('threshold', 'wall_depth', 'focal'):
             if not getattr(self, name) > 0:
                 raise bad(name, f'must be positive, not {getattr(self, name)}')
-        if not self.noise_rate_hz >= 0:
-            raise bad('noise_rate_hz', f'must be >= 0, not {self.noise_rate_hz}')
+        for name in ('noise_rate_hz', 'threshold_sigma', 'refractory_us', 'hot_pixels',
+                     'hot_pixel_rate_hz'):
+            if not getattr(self, name) >= 0:
+                raise bad(name, f'must be >= 0, not {getattr(self, name)}')
         if self.boxes < 0:
             raise bad('boxes', f'must be >= 0, not {self.boxes}')
         if self.width < 8 or self.height < 8 or self.chunk_frames < 1:
@@ -377,19 +382,51 @@ def cast(scene: Scene, dirs: np.ndarray, origins: np.ndarray, texture: bool = Tr
     return t, level
 
 
+class RoomWorld:
+    """The built-in 'room' / 'wall' scene and its trajectory, as the renderer's world.
+
+    A world gives ``pose(t_s)`` (R, centre of the rectified left camera), ``cast(dirs, origins,
+    texture, t_s)`` (like :func:`cast`) and ``describe()`` (a JSON-able dict stored in the files).
+    """
+
+    def __init__(self, config: SyntheticConfig) -> None:
+        self.scene = make_scene(config)
+        self.trajectory = Trajectory(config)
+
+    def pose(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Rig pose at ``t_s``."""
+        return self.trajectory.pose(t_s)
+
+    def cast(self, dirs: np.ndarray, origins: np.ndarray, texture: bool = True,
+             t_s: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """Depth along the rays and log intensity (static lighting)."""
+        return cast(self.scene, dirs, origins, texture)
+
+    def describe(self) -> dict:
+        """Nothing beyond the config."""
+        return {}
+
+
 # ---------------------------------------------------------------- event generation
 
 class EventSimulator:
     """Per-pixel contrast-threshold events from successive log-intensity frames (vectorised)."""
 
     def __init__(self, first: np.ndarray, thresholds: np.ndarray, noise_rate_hz: float,
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, refractory_ns: int = 0,
+                 hot_pixels: np.ndarray | None = None, hot_rate_hz: float = 0.0) -> None:
         self.ref = first.astype(np.float32).copy()
         self.prev = self.ref.copy()
         self.c = thresholds.astype(np.float32)
         self.inv_c = (1.0 / self.c).astype(np.float32)
         self.noise = noise_rate_hz
         self.rng = rng
+        self.refractory_ns = int(refractory_ns)
+        self.last_ns = np.full(first.size, np.iinfo(np.int64).min // 2, np.int64)
+        self.hot = (np.zeros((first.shape[0], 0), np.int64) if hot_pixels is None
+                    else np.asarray(hot_pixels, np.int64))      # (cameras, K) flat pixels
+        self.hot_rate = hot_rate_hz
+        self.dropped = 0                                        # events lost to refractoriness
 
     def step(self, level: np.ndarray, t0_ns: int, dt_ns: int
              ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -410,6 +447,8 @@ class EventSimulator:
         t = t0_ns + np.maximum(1, np.rint(frac * dt_ns).astype(np.int64))
         ref[flat] += counts_signed.astype(np.float32) * self.c.ravel()[flat]
         self.prev = level.copy()
+        if self.refractory_ns and rep.size:
+            rep, t, sign = self._refractory(rep, t, sign)
         ncam, npix = level.shape
         out = []
         for cam in range(ncam):
@@ -422,8 +461,37 @@ class EventSimulator:
                 pix = np.concatenate([pix, self.rng.integers(0, npix, m)])
                 tt = np.concatenate([tt, t0_ns + self.rng.integers(1, dt_ns + 1, m)])
                 on = np.concatenate([on, self.rng.random(m) < 0.5])
+            hot = self.hot[cam] if cam < len(self.hot) else self.hot[:0]
+            if hot.size and self.hot_rate > 0:
+                k = self.rng.poisson(self.hot_rate * dt_ns / NS_PER_S, hot.size)
+                hp = np.repeat(hot, k)
+                pix = np.concatenate([pix, hp])
+                tt = np.concatenate([tt, t0_ns + self.rng.integers(1, dt_ns + 1, hp.size)])
+                on = np.concatenate([on, (hp % 2).astype(bool)])
             out.append((pix, tt, on))
         return out
+
+    def _refractory(self, rep: np.ndarray, t: np.ndarray, sign: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Drop events closer than the refractory period to the pixel's last *kept* event.
+
+        Exact greedy rule, vectorised over pixels: one pass per rank of an event within its pixel
+        (a handful per render step). The pixel's reference level still moves past dropped events.
+        """
+        order = np.lexsort((t, rep))
+        rep, t, sign = rep[order], t[order], sign[order]
+        first = np.ones(rep.size, bool)
+        first[1:] = rep[1:] != rep[:-1]
+        starts = np.flatnonzero(first)
+        rank = np.arange(rep.size) - np.repeat(starts, np.diff(np.append(starts, rep.size)))
+        keep = np.zeros(rep.size, bool)
+        for k in range(int(rank.max()) + 1):
+            sel = np.flatnonzero(rank == k)
+            ok = t[sel] - self.last_ns[rep[sel]] >= self.refractory_ns
+            keep[sel[ok]] = True
+            self.last_ns[rep[sel[ok]]] = t[sel[ok]]
+        self.dropped += int(rep.size - keep.sum())
+        return rep[keep], t[keep], sign[keep]
 
 
 # ---------------------------------------------------------------- output
@@ -463,10 +531,11 @@ def output_names(config: SyntheticConfig) -> dict[str, str]:
 
 
 def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
-             progress: bool = False, overwrite: bool = False) -> dict[str, Path]:
+             progress: bool = False, overwrite: bool = False, world=None) -> dict[str, Path]:
     """Render the sequence and write MVSEC-layout files into ``out_dir``; returns their paths.
 
     Keys: 'data', 'gt', 'calib' and 'bag_<fmt>' per requested bag. Files appear atomically.
+    ``world`` (default: :class:`RoomWorld` of ``config``) is what the rig sees and how it moves.
     """
     config = config or SyntheticConfig()
     config.validate()
@@ -479,7 +548,7 @@ def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f'.{name}.partial-', dir=out_dir))
     try:
-        _render_sequence(stage, config, progress)
+        _render_sequence(stage, config, progress, world or RoomWorld(config))
         paths = {}
         for key, target in targets.items():
             atomic.move_into_place(stage / target, out_dir / target)
@@ -489,12 +558,10 @@ def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> None:
+def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool, world) -> None:
     name, w, h = config.name, config.width, config.height
     calib = rig_calibration(config)
     write_calibration(stage / f'{name}_calib', name, calib)
-    scene = make_scene(config)
-    traj = Trajectory(config)
     baseline = config.focal_baseline / config.focal
     npix = w * h
     rays = np.stack([raw_rays(calib.left_camera), raw_rays(calib.right_camera)], axis=1)
@@ -515,17 +582,17 @@ def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> No
         1 + config.threshold_sigma * rng_thr.standard_normal((2, npix)), 0.5, 1.5)
 
     def render(j: int, depth: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        rot, centre = traj.pose(j * dt_ns / NS_PER_S)
+        t_s = j * dt_ns / NS_PER_S
+        rot, centre = world.pose(t_s)
         rot32 = rot.astype(np.float32)
         # einsum's plain loop: BLAS threads only hurt this (3x3)@(3, 2N) product
         dirs = np.einsum('ij,jn->in', rot32, rays.reshape(3, -1)).reshape(3, 2, npix)
         origins = (centre[:, None] + rot @ offsets).astype(np.float32)[:, :, None]
-        t, level = cast(scene, dirs, origins)
+        t, level = world.cast(dirs, origins, True, t_s)
         rect = None
         if depth:
             rect_dirs = np.einsum('ij,jn->in', rot32, rect_rays.reshape(3, -1))
-            rect = cast(scene, rect_dirs.reshape(3, 1, npix),
-                        origins[:, :1], texture=False)[0][0]
+            rect = world.cast(rect_dirs.reshape(3, 1, npix), origins[:, :1], False, t_s)[0][0]
         return t, level, rect
 
     data_tmp, gt_tmp = stage / f'{name}_data.hdf5', stage / f'{name}_gt.hdf5'
@@ -534,8 +601,10 @@ def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> No
         bag_writers = _open_bags(stack, stage, name, tuple(config.bags))
         with h5py.File(data_tmp, 'w', track_order=False) as fd, \
                 h5py.File(gt_tmp, 'w', track_order=False) as fg:
-            fd.attrs['synthetic_config'] = json.dumps(asdict(config), sort_keys=True)
-            fg.attrs['synthetic_config'] = json.dumps(asdict(config), sort_keys=True)
+            for f in (fd, fg):
+                f.attrs['synthetic_config'] = json.dumps(asdict(config), sort_keys=True)
+                if world.describe():
+                    f.attrs['synthetic_world'] = json.dumps(world.describe(), sort_keys=True)
             ev_ds, img_ds = {}, {}
             frame_ts = ns_to_seconds(config.start_ns + frame_idx * dt_ns)
             for side in ('left', 'right'):
@@ -553,7 +622,11 @@ def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool) -> No
                 fg.create_dataset(f'davis/left/depth_image_{kind}_ts', data=frame_ts)
 
             t0, level0, rect0 = render(0, True)
-            sim = EventSimulator(level0, thresholds, config.noise_rate_hz, rng_noise)
+            hot = np.random.default_rng(np.random.SeedSequence([config.seed, 6])).choice(
+                npix, (2, config.hot_pixels), replace=True) if config.hot_pixels else None
+            sim = EventSimulator(level0, thresholds, config.noise_rate_hz, rng_noise,
+                                 int(round(config.refractory_us * 1000)), hot,
+                                 config.hot_pixel_rate_hz)
             pending = {'left': [], 'right': []}
             depth_frames: list[tuple[int, np.ndarray]] = []
 
