@@ -200,3 +200,22 @@ def test_evaluate_split_route_scores_the_test_frames(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / 'eval' / 'frames.csv')))
     # frame_index is the file's own index of each evaluated row (write_tensors: row + 5)
     assert [int(r['frame_index']) for r in rows] == [int(i) + 5 for i in test_rows]
+
+
+def test_random_crop_cuts_one_window_per_sample_and_trains(tmp_path):
+    x = torch.arange(2 * 4 * 24 * 32, dtype=torch.float32).reshape(2, 4, 24, 32)
+    gt = x[:, 0] * 10
+    cx, cg = train.random_crop(x, gt, (16, 20))
+    assert cx.shape == (2, 4, 16, 20) and cg.shape == (2, 16, 20)
+    for i in range(2):                      # inputs and depth come from the same window
+        y0, x0 = divmod(int(cx[i, 0, 0, 0]) - i * 4 * 24 * 32, 32)
+        assert torch.equal(cx[i], x[i, :, y0:y0 + 16, x0:x0 + 20])
+        assert torch.equal(cg[i], gt[i, y0:y0 + 16, x0:x0 + 20])
+    assert train.random_crop(x, gt, None)[0] is x
+    assert train.random_crop(x, gt, (64, 64))[0] is x
+    write_synthetic(tmp_path / 't.h5', 6, 24, 32, seed=3)
+    write_synthetic(tmp_path / 'v.h5', 2, 24, 32, seed=4)
+    summary = train.main(_tiny_args(tmp_path, tmp_path / 'a', '--crop', '16', '24'))
+    assert summary['global_step'] == 6 and summary['last_metrics']['frames'] == 2
+    with pytest.raises(cli.UsageError, match='--crop'):
+        train.parse_args(['--crop', '8', '8'])

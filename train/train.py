@@ -17,6 +17,7 @@ writes; resume needs the same world size.
     python train/train.py --split 1 --data-root data/tensors --out runs/split1
     python train/train.py --train-files a.h5 --val-files b.h5 --width 0.25 --epochs 3
     torchrun --nproc-per-node 4 train/train.py --split 1 --data-root data/tensors --out runs/s1
+    python train/train.py ... --crop 128 192    # random crops: about 3.7x fewer pixels a step
 """
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ def build_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     return sets['train'], sets['val']
 
 
+def random_crop(x: torch.Tensor, gt: torch.Tensor, size: tuple[int, int] | None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same random ``size`` window of each sample's inputs and depth (None: unchanged).
+
+    The network is fully convolutional, so training on crops is cheaper per step; left and right
+    channels are cut at the same columns, so the stereo geometry of the window is unchanged.
+    """
+    if size is None:
+        return x, gt
+    h, w = int(size[0]), int(size[1])
+    if h >= x.shape[-2] and w >= x.shape[-1]:
+        return x, gt
+    h, w = min(h, x.shape[-2]), min(w, x.shape[-1])
+    ys = torch.randint(0, x.shape[-2] - h + 1, (len(x),)).tolist()
+    xs = torch.randint(0, x.shape[-1] - w + 1, (len(x),)).tolist()
+    return (torch.stack([s[..., y:y + h, c:c + w] for s, y, c in zip(x, ys, xs)]),
+            torch.stack([g[y:y + h, c:c + w] for g, y, c in zip(gt, ys, xs)]))
+
+
 def check_has_ground_truth(dataset: Dataset, name: str, quiet: bool = True) -> int:
     """Read every ground-truth frame (negative depth is an error) and count those with a valid
     pixel; fail before training when there is none."""
@@ -125,6 +145,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="delete an earlier run's files in --out and start afresh")
     p.add_argument('--resume', type=Path, help='checkpoint (last.pt) to continue from')
     p.add_argument('--init', type=Path, help='start from these weights (fresh optimizer)')
+    p.add_argument('--crop', type=cli.number(int, 16), nargs=2, metavar=('H', 'W'),
+                   help='train on random H x W crops (validation stays full frame)')
     p.add_argument('--max-steps-per-epoch', type=cli.count, default=0, help='0 = whole epoch')
     p.add_argument('--max-val-frames', type=cli.count, default=0,
                    help='0 = whole validation set')
@@ -453,6 +475,7 @@ def main(argv: list[str] | None = None) -> dict:
         bar = tqdm(loader, desc=f'epoch {epoch}', initial=position, total=n_batches,
                    disable=args.quiet or not par.main)
         for x, gt in bar:
+            x, gt = random_crop(x, gt, args.crop)
             x, gt = x.to(device, non_blocking=True), gt.to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
