@@ -219,3 +219,26 @@ def test_random_crop_cuts_one_window_per_sample_and_trains(tmp_path):
     assert summary['global_step'] == 6 and summary['last_metrics']['frames'] == 2
     with pytest.raises(cli.UsageError, match='--crop'):
         train.parse_args(['--crop', '8', '8'])
+
+
+def test_evaluate_families_groups_files_by_family(tmp_path):
+    fams = _load('evaluate_families')
+    ckpt = tmp_path / 'tiny.pt'
+    save_checkpoint(ckpt, build_model(ModelConfig(width=0.0625)), {})
+    for name, seed in (('wall101', 1), ('wall102', 2), ('disc7', 3)):
+        write_synthetic(tmp_path / f'{name}.h5', 3 + seed, 16, 24, seed=seed)
+    files = [str(tmp_path / f'{n}.h5') for n in ('wall101', 'wall102', 'disc7')]
+    out = fams.main(['--checkpoint', str(ckpt), '--data', *files, '--device', 'cpu',
+                     '--quiet', '--out', str(tmp_path / 'o')])
+    one = evaluate.main(['--checkpoint', str(ckpt), '--data', files[0], '--baseline',
+                         '--device', 'cpu', '--quiet'])
+    assert out['rows']['wall101']['mde_cm'] == pytest.approx(one['mde_cm'])
+    wall = out['rows']['**wall** (all)']
+    assert wall['frames'] == 4 + 5
+    assert wall['mde_cm'] == pytest.approx((4 * one['mde_cm'] + 5 * out['rows']['wall102'][
+        'mde_cm']) / 9)
+    assert wall['ratio'] == pytest.approx(wall['mde_cm'] / wall['baseline_mde_cm'])
+    assert '**disc** (all)' in out['rows']
+    assert '| wall102 |' in (tmp_path / 'o' / 'table.md').read_text()
+    with pytest.raises(SystemExit):
+        fams.main(['--checkpoint', str(ckpt), '--data', str(tmp_path / 'nope.h5')])
