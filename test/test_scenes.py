@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from stereospike_ros.io import calibration as cal
+from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
 from stereospike_ros.offline import scenes
 from stereospike_ros.offline import synthetic as syn
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = {'width': 96, 'height': 72, 'focal': 62.7, 'focal_baseline': 19.941772 * 62.7 / 226}
+SMALL = {'width': 96, 'height': 72, 'focal': 62.7,
+         'focal_baseline': MVSEC_FOCAL_BASELINE * 62.7 / 226}
 
 
 def _pinhole_rays(w, h, f):
@@ -109,6 +111,7 @@ def test_motion_styles_span_slow_to_fast():
         scenes.Motion('teleport', rng)
 
 
+@pytest.mark.slow
 def test_sequence_files_stereo_and_determinism(tmp_path):
     """A full-size boards sequence: MVSEC layout, world attrs, left/right rows agree; same seed,
     same bytes."""
@@ -117,7 +120,7 @@ def test_sequence_files_stereo_and_determinism(tmp_path):
     assert a['data'].read_bytes() == b['data'].read_bytes()
     assert a['gt'].read_bytes() == b['gt'].read_bytes()
     calib = cal.load_calibration(a['calib'])
-    assert calib.focal_baseline == pytest.approx(19.941772) and calib.width == 346
+    assert calib.focal_baseline == pytest.approx(MVSEC_FOCAL_BASELINE) and calib.width == 346
     with h5py.File(a['gt'], 'r') as f:
         depth = f['davis/left/depth_image_rect'][()]
         world = json.loads(f.attrs['synthetic_world'])
@@ -164,6 +167,7 @@ def test_sensor_effects():
         syn.SyntheticConfig(refractory_us=-1).validate()
 
 
+@pytest.mark.slow
 def test_cli_family(tmp_path):
     cmd = [sys.executable, str(ROOT / 'train' / 'synthesize.py'), '--out', str(tmp_path),
            '--family', 'poles', '--seconds', '0.02', '--seed', '3', '--quiet']

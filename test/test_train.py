@@ -202,6 +202,7 @@ def test_evaluate_split_route_scores_the_test_frames(tmp_path):
     assert [int(r['frame_index']) for r in rows] == [int(i) + 5 for i in test_rows]
 
 
+@pytest.mark.slow
 def test_random_crop_cuts_one_window_per_sample_and_trains(tmp_path):
     x = torch.arange(2 * 4 * 24 * 32, dtype=torch.float32).reshape(2, 4, 24, 32)
     gt = x[:, 0] * 10
@@ -222,7 +223,7 @@ def test_random_crop_cuts_one_window_per_sample_and_trains(tmp_path):
 
 
 def test_evaluate_families_groups_files_by_family(tmp_path):
-    fams = _load('evaluate_families')
+    fams = train_script('evaluate_families')
     ckpt = tmp_path / 'tiny.pt'
     save_checkpoint(ckpt, build_model(ModelConfig(width=0.0625)), {})
     for name, seed in (('wall101', 1), ('wall102', 2), ('disc7', 3)):

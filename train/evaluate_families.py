@@ -60,7 +60,7 @@ def table(rows: dict) -> str:
     return '\n'.join(lines)
 
 
-def main(argv=None) -> dict:
+def main(argv: list[str] | None = None) -> dict:
     """Evaluate every file, print the per-sequence and per-family table."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

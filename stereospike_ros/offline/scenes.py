@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ RENDER_HZ = 500.0          # 2 ms steps: under 1 px of image motion per step at 
 MESSAGE_MS = 10.0          # bag EventArray length (a multiple of the render period)
 TEXTURE_RES = 0.001        # texture table resolution (m)
 TEXTURE_SPAN = 70.0        # texture tables cover [-SPAN, SPAN] m per axis after scaling
-SKY_LEVEL = float(np.log(0.8))
+SKY_LEVEL = syn.Scene.sky_level
 CLEARANCE = 0.6            # m between the rig's path and any object
 N_FACE_IDS = 6             # texture ids 0-5: enclosure faces (2 * axis + (direction > 0))
 # texture parameter columns: scale, shift x/y/z, base, noise, stripes, checker, blobs
@@ -390,7 +391,7 @@ def _layout(family: str, rng: np.random.Generator, path: np.ndarray) -> dict:
 # ---------------------------------------------------------------- sequences
 
 def family_config(family: str, seed: int, seconds: float, name: str | None = None,
-                  **overrides) -> syn.SyntheticConfig:
+                  **overrides: Any) -> syn.SyntheticConfig:
     """The :class:`synthetic.SyntheticConfig` (sensor and rig) of one family sequence."""
     if family not in FAMILIES:
         raise ValueError(f'family must be one of {FAMILIES}, not {family!r}')
@@ -441,7 +442,7 @@ def make_world(family: str, config: syn.SyntheticConfig) -> World:
 
 def generate_family(out_dir: str | os.PathLike, family: str, seed: int, seconds: float,
                     name: str | None = None, progress: bool = False, overwrite: bool = False,
-                    **overrides) -> dict[str, Path]:
+                    **overrides: Any) -> dict[str, Path]:
     """Render one family sequence in MVSEC layout (see :func:`synthetic.generate`)."""
     config = family_config(family, seed, seconds, name, **overrides)
     return syn.generate(out_dir, config, progress, overwrite, world=make_world(family, config))

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import h5py
 import numpy as np
@@ -382,6 +383,20 @@ def cast(scene: Scene, dirs: np.ndarray, origins: np.ndarray, texture: bool = Tr
     return t, level
 
 
+class RenderWorld(Protocol):
+    """What the renderer needs of a world: the rig's pose, ray casting and a description."""
+
+    def pose(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(R 3x3, centre 3) of the rectified left camera at ``t_s`` seconds."""
+
+    def cast(self, dirs: np.ndarray, origins: np.ndarray, texture: bool = True,
+             t_s: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """(ray parameter t (C, N), NaN for no hit; log intensity (C, N) or None)."""
+
+    def describe(self) -> dict:
+        """JSON-able facts stored with the sequence (empty: none)."""
+
+
 class RoomWorld:
     """The built-in 'room' / 'wall' scene and its trajectory, as the renderer's world.
 
@@ -531,7 +546,8 @@ def output_names(config: SyntheticConfig) -> dict[str, str]:
 
 
 def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
-             progress: bool = False, overwrite: bool = False, world=None) -> dict[str, Path]:
+             progress: bool = False, overwrite: bool = False,
+             world: RenderWorld | None = None) -> dict[str, Path]:
     """Render the sequence and write MVSEC-layout files into ``out_dir``; returns their paths.
 
     Keys: 'data', 'gt', 'calib' and 'bag_<fmt>' per requested bag. Files appear atomically.
@@ -558,7 +574,8 @@ def generate(out_dir: str | os.PathLike, config: SyntheticConfig | None = None,
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool, world) -> None:
+def _render_sequence(stage: Path, config: SyntheticConfig, progress: bool,
+                     world: RenderWorld) -> None:
     name, w, h = config.name, config.width, config.height
     calib = rig_calibration(config)
     write_calibration(stage / f'{name}_calib', name, calib)
