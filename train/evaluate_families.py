@@ -18,7 +18,7 @@ from pathlib import Path
 from stereospike_ros.io import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ('frames', 'mde_cm', 'median_cm', 'disp_error', 'one_px')
+COLUMNS = ('frames', 'mde_cm', 'median_cm', 'disp_error', 'one_px', 'coverage')
 
 
 def _evaluate_module():
@@ -42,6 +42,7 @@ def combine(summaries: list[dict]) -> dict:
         out[k] = sum(s[k] * (s['frames'] - s['frames_without_gt']) for s in summaries) / n
         out['baseline_' + k] = sum(s['baseline'][k] * (s['frames'] - s['frames_without_gt'])
                                    for s in summaries) / n
+    # metrics score pixels with a valid prediction only; coverage says how many those are
     out['ratio'] = out['mde_cm'] / out['baseline_mde_cm']
     return out
 
@@ -49,14 +50,14 @@ def combine(summaries: list[dict]) -> dict:
 def table(rows: dict) -> str:
     """Markdown table: one row per sequence or family."""
     lines = ['| data | frames | MDE | median | disparity error | 1-px accuracy | '
-             'constant baseline MDE | MDE / baseline | targets met |',
-             '|---|---|---|---|---|---|---|---|---|']
+             'coverage | constant baseline MDE | MDE / baseline | targets met |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for name, r in rows.items():
         met = r['ratio'] <= 0.5 and r['one_px'] >= 0.6
         lines.append(f'| {name} | {r["frames"]} | {r["mde_cm"]:.1f} cm | {r["median_cm"]:.1f} cm '
                      f'| {r["disp_error"]:.2f} px | {100 * r["one_px"]:.1f} % | '
-                     f'{r["baseline_mde_cm"]:.1f} cm | {r["ratio"]:.2f} | '
-                     f'{"yes" if met else "no"} |')
+                     f'{100 * r["coverage"]:.1f} % | {r["baseline_mde_cm"]:.1f} cm | '
+                     f'{r["ratio"]:.2f} | {"yes" if met else "no"} |')
     return '\n'.join(lines)
 
 
