@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from stereospike_ros.nn.checkpoint import load_checkpoint
+from stereospike_ros.offline.scenes import HELD_OUT_FAMILIES
 from stereospike_ros.ros.depth_node import CHECKPOINT_DIR, resolve_checkpoint
 from stereospike_ros.nn.inference import Predictor
 
@@ -15,6 +16,9 @@ def test_shipped_checkpoint_is_the_default_and_small():
     assert SHIPPED.stat().st_size <= 20 * 1024 * 1024
     card = (CHECKPOINT_DIR / 'MODEL_CARD.md').read_text()
     assert 'train/train.py' in card and 'synth101' in card and 'baseline' in card
+    # the per-family table on the held-out scene families (issue 14)
+    assert 'train/evaluate_families.py' in card
+    assert all(f'**{family}** (all)' in card for family in HELD_OUT_FAMILIES)
 
 
 def test_shipped_checkpoint_loads_and_predicts_metric_depth():
