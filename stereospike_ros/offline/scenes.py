@@ -118,7 +118,10 @@ class World:
 
     def cast(self, dirs: np.ndarray, origins: np.ndarray, texture: bool = True,
              t_s: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
-        """Ray cast ``dirs`` (3, C, H*W) from ``origins`` (3, C, 1): (t (C, N), level or None)."""
+        """Ray cast ``dirs`` (3, C, H*W) from ``origins`` (3, C, 1): (t (C, N), level or None).
+
+        The rays must be posed at ``pose(t_s)``: culling projects the objects with that pose.
+        """
         ncam = dirs.shape[1]
         with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
             t, ids, sky = self._enclosure(dirs, origins)
