@@ -241,5 +241,7 @@ def test_evaluate_families_groups_files_by_family(tmp_path):
     assert wall['ratio'] == pytest.approx(wall['mde_cm'] / wall['baseline_mde_cm'])
     assert '**disc** (all)' in out['rows']
     assert '| wall102 |' in (tmp_path / 'o' / 'table.md').read_text()
-    with pytest.raises(SystemExit):
+    with pytest.raises(cli.UsageError, match='nope.h5'):
         fams.main(['--checkpoint', str(ckpt), '--data', str(tmp_path / 'nope.h5')])
+    with pytest.raises(cli.UsageError, match='overwrite'):
+        fams.main(['--checkpoint', str(ckpt), '--data', files[0], '--out', str(tmp_path / 'o')])

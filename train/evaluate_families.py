@@ -13,11 +13,15 @@ import argparse
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 from stereospike_ros.io import atomic
+from stereospike_ros.offline import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+PROG = 'evaluate_families.py'
+PRODUCTS = ('table.md', 'summaries.json')
 COLUMNS = ('frames', 'mde_cm', 'median_cm', 'disp_error', 'one_px', 'coverage')
 
 
@@ -63,17 +67,20 @@ def table(rows: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Evaluate every file, print the per-sequence and per-family table."""
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog=PROG, description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--checkpoint', required=True, type=Path)
     p.add_argument('--data', required=True, nargs='+', type=Path, help='tensors files')
     p.add_argument('--out', type=Path, help='folder for table.md and summaries.json')
-    p.add_argument('--device', default='auto')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing table')
+    p.add_argument('--device', type=cli.device, default='auto')
     p.add_argument('--quiet', action='store_true')
     args = p.parse_args(argv)
-    missing = [str(d) for d in args.data if not d.is_file()]
-    if missing:
-        p.error(f'no such tensors files: {missing}')
+    cli.existing_file(args.checkpoint, '--checkpoint')
+    for path in args.data:
+        cli.existing_file(path, '--data')
+    if args.out:
+        cli.output_dir(args.out, PRODUCTS, overwrite=args.overwrite)
     evaluate = _evaluate_module()
     per_file, families = {}, {}
     for path in args.data:
@@ -93,4 +100,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli.run(main, prog=PROG))
