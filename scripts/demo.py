@@ -122,6 +122,19 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def drain(collector: DepthCollector, node: subprocess.Popen, deadline: float,
+          quiet_s: float = 3.0) -> None:
+    """Collect the node's last maps: until none has come for ``quiet_s`` (a loaded machine may
+    still be running its first inference when playback ends), the node exits, or the deadline."""
+    count, last_change = len(collector.depth), time.monotonic()
+    while time.monotonic() < deadline and node.poll() is None:
+        collector.spin(0.25)
+        if len(collector.depth) != count:
+            count, last_change = len(collector.depth), time.monotonic()
+        elif time.monotonic() - last_change > quiet_s and count:
+            return
+
+
 def run_pipeline(args: argparse.Namespace, paths: dict, env: dict) -> DepthCollector:
     """Start the node, play the bag into it and collect the depth maps it publishes."""
     logs = args.out / 'logs'
@@ -150,7 +163,7 @@ def run_pipeline(args: argparse.Namespace, paths: dict, env: dict) -> DepthColle
             if player.returncode != 0:
                 raise RuntimeError('the player failed; see demo_out/logs/player.log')
             log(f'playback finished; {len(collector.depth)} depth maps so far, draining')
-            collector.spin(3.0 + 2.0 / max(args.rate, 1e-3) * 0.05)
+            drain(collector, node, deadline)
         finally:
             if player is not None:
                 stop(player)
@@ -289,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         collector.close()
     if not depth:
-        print('[demo] no depth map was published; see demo_out/logs/', file=sys.stderr)
+        print(f'[demo] no depth map was published; the last lines of {args.out / "logs"}:',
+              file=sys.stderr)
+        for name in ('node.log', 'player.log'):
+            lines = (args.out / 'logs' / name).read_text(errors='replace').splitlines()
+            print(f'--- {name}', *lines[-15:], sep='\n', file=sys.stderr)
         return 1
     rows, frames, summary = evaluate(paths, depth)
     if not rows:
