@@ -2,9 +2,10 @@
 
 Baseline, in the same process: the reference-width network with spikingjelly neurons in eval mode
 but with autograd enabled (what a plain ``model(x)`` does), default threads. Predictor torch:
-stateless IF neurons, ``torch.inference_mode``. Predictor onnxruntime: the same weights exported to
-ONNX (spikes as a plain step) and run by ONNX Runtime's CPU provider with all graph
-optimisations, on the same number of threads. Both include uint16 numpy in and float32 numpy out.
+stateless IF neurons, ``torch.inference_mode``, channels_last memory format. Predictor
+onnxruntime: the same weights exported to ONNX (spikes as a plain step) and run by ONNX
+Runtime's CPU provider with all graph optimisations, on the same number of threads. Both include
+uint16 numpy in and float32 numpy out.
 The three paths are timed in turn, round after round, so a load from other processes hits all of
 them alike; each ratio is the median over rounds of baseline time / path time in that round.
 """
@@ -49,7 +50,8 @@ def run(quick: bool = False) -> list[dict]:
 
     paths = {'eager, autograd on (baseline)': eager}
     predictor = Predictor(model=model, device='cpu', warmup_shape=(SENSOR_HEIGHT, SENSOR_WIDTH))
-    paths['Predictor torch (inference_mode, stateless IF)'] = lambda: predictor.predict(counts)
+    name = 'Predictor torch (inference_mode, stateless IF, channels_last)'
+    paths[name] = lambda: predictor.predict(counts)
     want = eager()[0]  # also the baseline's warm-up
     np.testing.assert_allclose(predictor.predict(counts), want, rtol=1e-4, atol=1e-4)
     diffs = {}

@@ -2,10 +2,11 @@
 
 :class:`Predictor` loads a checkpoint (or takes a model), picks CUDA when available, swaps the
 spiking layers for the stateless (numerically identical) pure-torch IF neurons, runs under
-``torch.inference_mode`` with optional half precision / channels_last on CUDA, and warms up.
+``torch.inference_mode`` in channels_last memory format (about 1.25x faster convolutions on a
+CPU as well as on CUDA) with optional half precision on CUDA, and warms up.
 ``predict`` is serialised by a lock, so one worker thread (or several) may call it safely.
-Backend ``'onnxruntime'`` runs the same network through ONNX Runtime instead (about 2x faster on
-a CPU): exported per input size on first use and checked against torch, or an exported ``.onnx``.
+Backend ``'onnxruntime'`` runs the same network through ONNX Runtime instead: exported per input
+size on first use and checked against torch, or an exported ``.onnx``.
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ class Predictor:
         self.model = model.to(self.device).eval()
         cuda = self.device.type == 'cuda'
         self.dtype = torch.float16 if (half and cuda) else torch.float32
-        self.channels_last = bool(channels_last and cuda)
+        self.channels_last = bool(channels_last)   # faster on CPU too (bench_inference)
         if self.dtype != torch.float32:
             self.model = self.model.to(self.dtype)
         if self.channels_last:

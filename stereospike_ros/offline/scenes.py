@@ -232,18 +232,7 @@ class World:
 def _hit_box(box, d, o):
     """Nearest positive entry distance into an axis-aligned box (NaN where missed)."""
     lo, hi = box
-    near = far = None
-    for a in range(3):
-        inv = np.float32(1) / d[a]
-        t1 = (np.float32(lo[a]) - o[a]) * inv
-        t2 = (np.float32(hi[a]) - o[a]) * inv
-        tn = np.minimum(t1, t2)
-        np.maximum(t1, t2, out=t2)
-        if near is None:
-            near, far = tn, t2
-        else:
-            np.maximum(near, tn, out=near)
-            np.minimum(far, t2, out=far)
+    near, far = syn.box_slabs(lo, hi, o, [np.float32(1) / d[a] for a in range(3)])
     return np.where((near <= far) & (near > 0), near, np.float32(np.nan))
 
 

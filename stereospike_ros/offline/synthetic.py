@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import h5py
 import numpy as np
@@ -324,6 +324,24 @@ class Trajectory:
 
 # ---------------------------------------------------------------- rendering
 
+def box_slabs(lo: Sequence[float], hi: Sequence[float], origins: Sequence[np.ndarray],
+              inv: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Entry and exit ray parameters of an axis-aligned box ``lo``..``hi`` (slab method) for
+    rays from ``origins`` with reciprocal directions ``inv``; a ray hits where entry <= exit."""
+    near = far = None
+    for a in range(3):
+        t1 = (np.float32(lo[a]) - origins[a]) * inv[a]
+        t2 = (np.float32(hi[a]) - origins[a]) * inv[a]
+        tn = np.minimum(t1, t2)
+        np.maximum(t1, t2, out=t2)
+        if near is None:
+            near, far = tn, t2
+        else:
+            np.maximum(near, tn, out=near)
+            np.minimum(far, t2, out=far)
+    return near, far
+
+
 def cast(scene: Scene, dirs: np.ndarray, origins: np.ndarray, texture: bool = True
          ) -> tuple[np.ndarray, np.ndarray | None]:
     """Ray cast float32 ``dirs`` (3, C, N) from ``origins`` (3, C, 1) in the world.
@@ -343,17 +361,7 @@ def cast(scene: Scene, dirs: np.ndarray, origins: np.ndarray, texture: bool = Tr
             t = t1.copy() if t is None else np.minimum(t, t1, out=t)
         sky = (t == t_y) & (dirs[1] < 0) if scene.open_top else None
         for lo, hi in scene.boxes:
-            near = far = None
-            for a in range(3):
-                t1 = (np.float32(lo[a]) - origins[a]) * inv[a]
-                t2 = (np.float32(hi[a]) - origins[a]) * inv[a]
-                tn = np.minimum(t1, t2)
-                np.maximum(t1, t2, out=t2)
-                if near is None:
-                    near, far = tn, t2
-                else:
-                    np.maximum(near, tn, out=near)
-                    np.minimum(far, t2, out=far)
+            near, far = box_slabs(lo, hi, origins, inv)
             hit = near <= far
             hit &= near > 0
             np.copyto(t, near, where=hit & (near < t))
