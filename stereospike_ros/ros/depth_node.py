@@ -73,8 +73,9 @@ PARAMETERS: dict[str, _Param] = {
     'checkpoint': _Param('', 'Model checkpoint (.pt, our format or a reference state_dict; '
                          '.onnx from train/export.py with backend onnxruntime); empty = the '
                          'shipped demo checkpoint stereospike_ros/checkpoints/*.pt'),
-    'backend': _Param('torch', 'Inference engine: torch, or onnxruntime (about 2x faster on a '
-                      'CPU; needs the onnxruntime package)', choices=INFERENCE_BACKENDS),
+    'backend': _Param('torch', 'Inference engine: torch, or onnxruntime (the same network '
+                      'through ONNX Runtime; needs the onnxruntime package)',
+                      choices=INFERENCE_BACKENDS),
     'device': _Param('auto', "Torch device: 'auto' (CUDA when available), 'cpu', 'cuda', "
                      "'cuda:N'"),
     'half': _Param(False, 'Run the model in float16 (CUDA only; ignored on CPU)'),
