@@ -317,10 +317,7 @@ def read_events(path: PathLike, topic: str, start_ns: Optional[int] = None,
     hi = 2 ** 63 - 1 if stop_ns is None else int(stop_ns)
     parts: list[Events] = []
     pending = held = 0
-    total = None
-    if progress:
-        with _open_reader(path) as reader:
-            total = sum(c.msgcount for c in reader.connections if c.topic == topic)
+    total = topic_counts(path).get(topic) if progress else None
     bar = tqdm(total=total, desc=f'{topic}', unit='msg', disable=not progress)
     with bar:
         for _, msg_events, decoded in iter_events(path, topic):
@@ -468,24 +465,25 @@ class EventBagWriter:
             raise BagError(f'{self.path}: topic {topic}: negative record time {record_ns} ns')
         self._writer.write(self._connection(topic, msgtype), record_ns, data)
 
-    def write_events(self, topic: str, record_ns: int, msg: EventArrayMsg) -> None:
-        """Append one EventArray, serialised by wire.py, recorded at ``record_ns``."""
+    def _write_wire(self, topic: str, msgtype: str, record_ns: int, msg, ros1, cdr) -> None:
+        """Serialise ``msg`` with wire.py's ``ros1`` or ``cdr`` encoder (as the bag's format)
+        and append it; wire errors become BagError naming the topic."""
         try:
-            data = (encode_ros1_event_array(msg) if self.fmt == 'ros1'
-                    else encode_cdr_event_array(msg))
+            data = ros1(msg) if self.fmt == 'ros1' else cdr(msg)
         except WireError as err:
             raise BagError(f'{self.path}: topic {topic}: {err}') from err
-        self._write(topic, EVENT_ARRAY_TYPE, record_ns, data)
+        self._write(topic, msgtype, record_ns, data)
+
+    def write_events(self, topic: str, record_ns: int, msg: EventArrayMsg) -> None:
+        """Append one EventArray, serialised by wire.py, recorded at ``record_ns``."""
+        self._write_wire(topic, EVENT_ARRAY_TYPE, record_ns, msg,
+                         encode_ros1_event_array, encode_cdr_event_array)
 
     def write_packet(self, topic: str, record_ns: int, msg: EventPacketMsg) -> None:
         """Append one event_camera_msgs/EventPacket (its payload as is) recorded at
         ``record_ns``."""
-        try:
-            data = (encode_ros1_event_packet(msg) if self.fmt == 'ros1'
-                    else encode_cdr_event_packet(msg))
-        except WireError as err:
-            raise BagError(f'{self.path}: topic {topic}: {err}') from err
-        self._write(topic, EVENT_PACKET_TYPE, record_ns, data)
+        self._write_wire(topic, EVENT_PACKET_TYPE, record_ns, msg,
+                         encode_ros1_event_packet, encode_cdr_event_packet)
 
     def write_depth(self, topic: str, record_ns: int, stamp_ns: int, depth: np.ndarray,
                     frame_id: str) -> None:

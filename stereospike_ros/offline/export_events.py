@@ -25,6 +25,7 @@ from tqdm import tqdm
 from stereospike_ros.io import atomic, bags
 from stereospike_ros.io.codecs import COUNT_KEYS
 from stereospike_ros.io.errors import InputError
+from stereospike_ros.io.events import Events
 from stereospike_ros.offline import cli
 
 #: Rows written to the HDF5 file at a time (bounded memory for any bag size).
@@ -49,7 +50,7 @@ class _Rows:
         self.pending = 0
         self.rows = 0
 
-    def add(self, events) -> None:
+    def add(self, events: Events) -> None:
         if len(events):
             self.parts.append(events)
             self.pending += len(events)
@@ -60,11 +61,11 @@ class _Rows:
         if not self.pending:
             return
         stop = self.rows + self.pending
+        block = Events.concatenate(self.parts)
         for name, dtype in FIELDS:
-            column = np.concatenate([getattr(e, name) for e in self.parts]).astype(dtype)
             data = self.sets[name]
             data.resize((stop,))
-            data[self.rows:stop] = column
+            data[self.rows:stop] = getattr(block, name).astype(dtype, copy=False)
         self.rows = stop
         self.parts, self.pending = [], 0
 

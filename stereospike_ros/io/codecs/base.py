@@ -1,9 +1,10 @@
 """What every EventPacket codec shares: the codec interface, drop counters and numpy helpers.
 
 The helpers replace the per-word state machines of ros-event-camera/event_camera_codecs with
-whole-array operations: "the value of the last word of kind K before word i" is a forward fill
-(:func:`last_value`), and vector words that carry several events are expanded by
-:func:`expand_vectors`. Nothing here builds a Python object per event.
+whole-array operations: "the value of the last word of kind K before word i" is a table lookup
+by running counts (:func:`running_counts`, :func:`lookup`), and vector words that carry
+several events are expanded by :func:`expand_vectors`. Nothing here builds a Python object per
+event.
 """
 from __future__ import annotations
 
@@ -171,3 +172,17 @@ def expand_vectors(masks: np.ndarray, width: int, base: np.ndarray, fixed: np.nd
     x, y = (vary, fixed) if vary_x else (fixed, vary)
     return Events(x.astype(np.uint16, copy=False), y.astype(np.uint16, copy=False),
                   t.astype(np.int64, copy=False), p.astype(bool, copy=False))
+
+
+def vector_runs(same: np.ndarray, bit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Encoders: group events into runs, a new one wherever ``same`` is False. Returns each
+    run's first index, a per-event flag set at the first event of each single-event run, and
+    each run's vector mask (``1 << bit`` of its events or-ed)."""
+    n = len(same)
+    start = np.flatnonzero(~same)
+    size = np.diff(np.append(start, n))
+    mask = np.zeros(len(start), np.int64)
+    np.bitwise_or.at(mask, np.cumsum(~same) - 1, 1 << bit)
+    single = np.zeros(n, bool)
+    single[start] = size == 1
+    return start, single, mask

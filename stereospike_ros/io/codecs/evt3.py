@@ -30,7 +30,8 @@ import numpy as np
 
 from stereospike_ros.io.codecs.base import (INT64_MAX, NS_PER_US, POPCOUNT, Codec, CodecError,
                                             TimeOverflow, expand_vectors, inside_sensor,
-                                            lookup, running_counts, whole_units)
+                                            lookup, running_counts, vector_runs,
+                                            whole_units)
 from stereospike_ros.io.events import Events
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8, TIME_LOW, TIME_HIGH, EXT_TRIGGER = \
@@ -237,13 +238,7 @@ class Evt3Codec(Codec):
         if vectors:
             same[1:] = ((us[1:] == us[:-1]) & (y[1:] == y[:-1]) & (p[1:] == p[:-1]) &
                         (block[1:] == block[:-1]) & (x[1:] > x[:-1]))
-        start = np.flatnonzero(~same)
-        size = np.diff(np.append(start, n))
-        run = np.cumsum(~same) - 1
-        mask = np.zeros(len(start), np.int64)
-        np.bitwise_or.at(mask, run, 1 << (x - block * 12))
-        single = np.zeros(n, bool)
-        single[start] = size == 1
+        start, single, mask = vector_runs(same, x - block * 12)
         tokens = np.zeros((n, 5), np.int64)
         emit = np.zeros((n, 5), bool)
         tokens[:, 0], emit[:, 0] = TIME_HIGH << 12 | (high & 0xFFF), new_high

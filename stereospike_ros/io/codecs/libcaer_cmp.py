@@ -25,7 +25,7 @@ import numpy as np
 
 from stereospike_ros.io.codecs.base import (NS_PER_US, Codec, CodecError, check_time_range,
                                             expand_vectors, inside_sensor, lookup,
-                                            running_counts, whole_units)
+                                            running_counts, vector_runs, whole_units)
 from stereospike_ros.io.events import Events
 
 TIME_HIGH, TIME_LOW, ADDR_X, ADDR_Y, VECT_BASE_Y, VECT_8 = range(6)
@@ -133,19 +133,13 @@ class LibcaerCmpCodec(Codec):
         if vectors:
             same[1:] = ((us[1:] == us[:-1]) & (x[1:] == x[:-1]) & (p[1:] == p[:-1]) &
                         (y[1:] >> 3 == y[:-1] >> 3) & (y[1:] > y[:-1]))
-        start = np.flatnonzero(~same)
-        size = np.diff(np.append(start, n))
-        run = np.cumsum(~same) - 1
-        mask = np.zeros(len(start), np.int64)
-        np.bitwise_or.at(mask, run, 1 << (y & 7))
+        start, single, mask = vector_runs(same, y & 7)
         tokens = np.zeros((n, 5), np.int64)
         emit = np.zeros((n, 5), bool)
         tokens[:, 0], emit[:, 0] = TIME_HIGH << 12 | high, new_high
         tokens[:, 1], emit[:, 1] = TIME_LOW << 12 | low, new_low
         tokens[:, 2], emit[:, 2] = ADDR_X << 12 | x, new_x
         is_start = ~same
-        single = np.zeros(n, bool)
-        single[start] = size == 1
         vector = is_start & ~single
         tokens[:, 3] = np.where(single, ADDR_Y << 12 | p << 11 | y,
                                 VECT_BASE_Y << 12 | p << 11 | (y & ~7))
