@@ -293,40 +293,17 @@ EXPORT = [
 ]
 
 
-@pytest.mark.parametrize('argv, code, message', [c[1:] for c in CONVERT],
-                         ids=[c[0] for c in CONVERT])
-def test_convert_errors(argv, code, message, files, tmp_path, capsys):
-    check_table_case('convert', argv + ['--quiet'], code, message, files, tmp_path, capsys)
+TABLES = {'convert': CONVERT, 'synthesize': SYNTHESIZE, 'train': TRAIN, 'evaluate': EVALUATE,
+          'firing_rates': FIRING, 'export': EXPORT}
+EXTRA_ARGS = {'convert': ['--quiet']}
 
 
-@pytest.mark.parametrize('argv, code, message', [c[1:] for c in SYNTHESIZE],
-                         ids=[c[0] for c in SYNTHESIZE])
-def test_synthesize_errors(argv, code, message, files, tmp_path, capsys):
-    check_table_case('synthesize', argv, code, message, files, tmp_path, capsys)
-
-
-@pytest.mark.parametrize('argv, code, message', [c[1:] for c in TRAIN],
-                         ids=[c[0] for c in TRAIN])
-def test_train_errors(argv, code, message, files, tmp_path, capsys):
-    check_table_case('train', argv, code, message, files, tmp_path, capsys)
-
-
-@pytest.mark.parametrize('argv, code, message', [c[1:] for c in EVALUATE],
-                         ids=[c[0] for c in EVALUATE])
-def test_evaluate_errors(argv, code, message, files, tmp_path, capsys):
-    check_table_case('evaluate', argv, code, message, files, tmp_path, capsys)
-
-
-@pytest.mark.parametrize('argv, code, message', [c[1:] for c in FIRING],
-                         ids=[c[0] for c in FIRING])
-def test_firing_rates_errors(argv, code, message, files, tmp_path, capsys):
-    check_table_case('firing_rates', argv, code, message, files, tmp_path, capsys)
-
-
-@pytest.mark.parametrize('argv, code, message', [c[1:] for c in EXPORT],
-                         ids=[c[0] for c in EXPORT])
-def test_export_errors(argv, code, message, files, tmp_path, capsys):
-    check_table_case('export', argv, code, message, files, tmp_path, capsys)
+@pytest.mark.parametrize('tool, argv, code, message',
+                         [(tool, *c[1:]) for tool, table in TABLES.items() for c in table],
+                         ids=[f'{tool}-{c[0]}' for tool, table in TABLES.items() for c in table])
+def test_tool_errors(tool, argv, code, message, files, tmp_path, capsys):
+    check_table_case(tool, argv + EXTRA_ARGS.get(tool, []), code, message, files, tmp_path,
+                     capsys)
 
 
 @pytest.mark.slow
