@@ -294,6 +294,12 @@ def _layout(family: str, rng: np.random.Generator, path: np.ndarray) -> dict:
     floor = p_hi[1] + u(1.0, 1.6)
     ceiling = p_lo[1] - u(0.8, 2.0)
     n_boxes = n_rects = n_cyl = n_poles = 0
+
+    def around(x_margin, ceiling_drop, z_behind, z_ahead):
+        """Enclosure lo, hi: ``x_margin`` beside the path, ``z_behind`` / ``z_ahead`` of it."""
+        return ([p_lo[0] - u(*x_margin), ceiling - ceiling_drop, p_lo[2] - u(*z_behind)],
+                [p_hi[0] + u(*x_margin), floor, p_hi[2] + u(*z_ahead)])
+
     if family == 'room':
         front = p_hi[2] + u(2.0, 15.0)
         half_w = u(1.5, 7.0)
@@ -308,24 +314,20 @@ def _layout(family: str, rng: np.random.Generator, path: np.ndarray) -> dict:
         open_top = False
         n_boxes = rng.integers(0, 3)
     elif family == 'open':
-        lo = [p_lo[0] - u(8.0, 15.0), ceiling - 5.0, p_lo[2] - u(2.0, 5.0)]
-        hi = [p_hi[0] + u(8.0, 15.0), floor, p_hi[2] + u(10.0, 20.0)]
+        lo, hi = around((8.0, 15.0), 5.0, (2.0, 5.0), (10.0, 20.0))
         open_top = True
         n_boxes, n_cyl = rng.integers(2, 6), rng.integers(0, 4)
     elif family == 'clutter':
-        lo = [p_lo[0] - u(2.0, 4.0), ceiling, p_lo[2] - u(1.0, 2.0)]
-        hi = [p_hi[0] + u(2.0, 4.0), floor, p_hi[2] + u(4.0, 10.0)]
+        lo, hi = around((2.0, 4.0), 0.0, (1.0, 2.0), (4.0, 10.0))
         open_top = u() < 0.4
         n_boxes, n_rects = rng.integers(2, 6), rng.integers(1, 5)
         n_cyl, n_poles = rng.integers(1, 4), rng.integers(1, 5)
     elif family == 'boards':
-        lo = [p_lo[0] - u(3.0, 6.0), ceiling, p_lo[2] - u(1.0, 2.0)]
-        hi = [p_hi[0] + u(3.0, 6.0), floor, p_hi[2] + u(6.0, 9.0)]
+        lo, hi = around((3.0, 6.0), 0.0, (1.0, 2.0), (6.0, 9.0))
         open_top = u() < 0.5
         n_rects = rng.integers(3, 9)
     elif family == 'poles':
-        lo = [p_lo[0] - u(4.0, 10.0), ceiling - 3.0, p_lo[2] - u(1.0, 2.0)]
-        hi = [p_hi[0] + u(4.0, 10.0), floor, p_hi[2] + u(8.0, 18.0)]
+        lo, hi = around((4.0, 10.0), 3.0, (1.0, 2.0), (8.0, 18.0))
         open_top = True
         n_cyl, n_poles = rng.integers(1, 4), rng.integers(5, 15)
     else:
