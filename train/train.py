@@ -30,7 +30,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -58,16 +58,11 @@ PRODUCTS = ('best.pt', 'last.pt', 'train_log.csv', 'summary.json', 'tb/events.ou
 # data: tensors files (inputs uint16 (N,4,H,W), depth float32 (N,H,W), timestamps, frame_indices)
 
 
-def open_tensors(path: str | Path, indices: Sequence[int] | None = None) -> Dataset:
-    """``TensorsDataset(path, indices)`` of the data pipeline (the file is validated there)."""
-    return TensorsDataset(str(path), indices)
-
-
 def build_datasets(args: argparse.Namespace) -> tuple[Dataset, Dataset]:
     """Train and validation sets from explicit files or from ``--data-root`` + ``--split``."""
     if args.train_files:
-        train = ConcatDataset([open_tensors(p) for p in args.train_files])
-        val = ConcatDataset([open_tensors(p) for p in args.val_files])
+        train = ConcatDataset([TensorsDataset(p) for p in args.train_files])
+        val = ConcatDataset([TensorsDataset(p) for p in args.val_files])
         return train, val
     from stereospike_ros.offline.splits import split_datasets
     sets = split_datasets(args.data_root, args.split)
