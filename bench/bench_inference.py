@@ -27,13 +27,11 @@ from stereospike_ros.nn.model import build_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _time(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000.0)
-    return out
+def _ms(fn) -> float:
+    """Wall milliseconds of one call of ``fn``."""
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000.0
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -69,7 +67,7 @@ def run(quick: bool = False) -> list[dict]:
     times: dict = {name: [] for name in paths}
     for _ in range(rounds):
         for name, fn in paths.items():
-            times[name] += _time(fn, 1)
+            times[name].append(_ms(fn))
     base = times['eager, autograd on (baseline)']
     rows = []
     for name, ms in times.items():

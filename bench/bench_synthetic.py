@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,8 +33,7 @@ def run(quick: bool = False) -> list[dict]:
     """Generate a default room sequence and scene-family sequences; cost per sequence second."""
     seconds = 1.0 if quick else 5.0
     env = dict(os.environ, OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    pin = ['taskset', '-c', str(min(os.sched_getaffinity(0)))] \
-        if subprocess.run(['which', 'taskset'], capture_output=True).returncode == 0 else []
+    pin = ['taskset', '-c', str(min(os.sched_getaffinity(0)))] if shutil.which('taskset') else []
     cases = [('room scene, 1 kHz rendering', [], 'synthetic')]
     families = ('clutter',) if quick else ('room', 'corridor', 'open', 'clutter', 'boards',
                                            'poles')
