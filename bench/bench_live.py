@@ -23,6 +23,7 @@ from pathlib import Path
 
 from stereospike_ros.ros import dds
 from stereospike_ros.ros.loadgen import SIDES, LoadConfig
+from stereospike_ros.ros.processes import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_NAME = 'stereospike_depth'
@@ -58,17 +59,6 @@ def start_node(ns: str, params: list[str], env: dict, log_path: Path,
             raise RuntimeError(f'depth node did not start:\n{log_path.read_text()[-3000:]}')
         time.sleep(0.2)
     return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGINT (as ROS nodes expect), then kill."""
-    if proc.poll() is None:
-        proc.send_signal(2)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def load(ns: str, reliability: str, env: dict, messages: int, kind: str = 'dvs') -> dict:

@@ -30,6 +30,7 @@ from stereospike_ros.nn import metrics
 from stereospike_ros.nn.depth import valid_mask
 from stereospike_ros.offline.scenes import FAMILIES, HELD_OUT_FAMILIES, generate_family
 from stereospike_ros.ros import dds
+from stereospike_ros.ros.processes import stop
 from stereospike_ros.windowing.encoding import Rectifier, encode_window
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,17 +110,6 @@ class DepthCollector:
         self.executor.shutdown()
         self.node.destroy_node()
         self._rclpy.shutdown(context=self.context)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Terminate a child process (SIGINT first, as ROS nodes expect)."""
-    if proc.poll() is None:
-        proc.send_signal(2)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def drain(collector: DepthCollector, node: subprocess.Popen, deadline: float,

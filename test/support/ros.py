@@ -3,7 +3,6 @@ harness that publishes raw events to it and collects its outputs and diagnostics
 output messages written independently of the package."""
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from stereo_msgs.msg import DisparityImage
 
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import SENSOR_HEIGHT, SENSOR_WIDTH, Events
+from stereospike_ros.ros import processes
 from support import ROOT
 from support.data import MS
 
@@ -104,13 +104,7 @@ class NodeProcess:
 
     def stop(self) -> None:
         """SIGINT (as ROS nodes expect), then kill if it hangs."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        processes.stop(self.proc)
         self._log.close()
 
 
