@@ -40,7 +40,8 @@ from stereospike_ros.nn.geometry import GeometryError, StereoGeometry, coverage_
 from stereospike_ros.ros import dds, event_input, outputs
 from stereospike_ros.windowing import encoding
 from stereospike_ros.windowing.encoding import ROUNDING_MODES
-from stereospike_ros.windowing.stream import StereoWindower, StreamConfig, StreamConfigError
+from stereospike_ros.windowing.stream import (SIDES, StereoWindower, StreamConfig,
+                                              StreamConfigError)
 
 NODE_NAME = 'stereospike_depth'
 #: Namespace of a node started without ``-r __ns:=...`` (as the launch file's default).
@@ -247,7 +248,7 @@ class DepthNode(Node):
                 self, side, f'{side}/events', self._on_events, self._count,
                 event_type=self.p['event_type'], reliability=self.p['input_reliability'],
                 depth=self.p['qos_depth'], width=self.width, height=self.height)
-                for side in ('left', 'right')}
+                for side in SIDES}
         except event_input.InputConfigError as exc:
             raise NodeConfigError(f'parameter {exc}') from exc
         self.input_timer = self.create_timer(event_input.REFRESH_PERIOD_S, self._refresh_inputs)
@@ -467,7 +468,7 @@ class DepthNode(Node):
         self._last_diag = (now, counts)
         dt = max(now - last_time, 1e-6)
         values = {}
-        for side in ('left', 'right'):
+        for side in SIDES:
             for what in ('events', 'messages'):
                 key = f'{what}_{side}'
                 values[f'{what}_per_s_{side}'] = (counts.get(key, 0) - last.get(key, 0)) / dt
@@ -479,7 +480,7 @@ class DepthNode(Node):
                                                 and counts[k] != last.get(k, 0)))
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: pipeline',
                                   hardware_id='davis_stereo')
-        silent = [s for s in ('left', 'right') if values[f'messages_per_s_{s}'] == 0]
+        silent = [s for s in SIDES if values[f'messages_per_s_{s}'] == 0]
         if counts.get('worker_errors', 0) != last.get('worker_errors', 0):
             status.level, status.message = DiagnosticStatus.ERROR, 'worker errors'
         elif silent:

@@ -29,11 +29,11 @@ import numpy as np
 from stereospike_ros.io import wire
 from stereospike_ros.io.events import NS_PER_S, SENSOR_HEIGHT, SENSOR_WIDTH, Events
 from stereospike_ros.ros.event_input import message_class
+from stereospike_ros.windowing.stream import SIDES
 
 if TYPE_CHECKING:
     from rclpy.context import Context
 
-SIDES = ('left', 'right')
 #: Node counters that tell what happened to the messages (per camera, ``{key}_{side}``).
 COUNTERS = ('messages', 'malformed', 'messages_lost_rmw', 'messages_lost_seq')
 #: Node counters of both cameras together.
