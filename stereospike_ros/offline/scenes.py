@@ -27,6 +27,8 @@ RENDER_HZ = 500.0          # 2 ms steps: under 1 px of image motion per step at 
 MESSAGE_MS = 10.0          # bag EventArray length (a multiple of the render period)
 TEXTURE_RES = 0.001        # texture table resolution (m)
 TEXTURE_SPAN = 70.0        # texture tables cover [-SPAN, SPAN] m per axis after scaling
+MIP_BASE = 4               # table cells covered by the first prefiltered texture level
+MIP_LEVELS = 10            # level 0 sharp; level k >= 1 filtered over MIP_BASE * 2**(k-1) cells
 SKY_LEVEL = syn.Scene.sky_level
 CLEARANCE = 0.6            # m between the rig's path and any object
 N_FACE_IDS = 6             # texture ids 0-5: enclosure faces (2 * axis + (direction > 0))
@@ -94,7 +96,7 @@ class World:
     rects: list = field(default_factory=list)       # (centre 3, u 3, v 3, half_u, half_v)
     cylinders: list = field(default_factory=list)   # (x, z, radius, y_top, y_bottom)
     params: np.ndarray | None = None                # (ids, 9) texture parameters
-    tables: list = field(default_factory=list)      # per axis complex64: noise + 1j * stripes
+    tables: list = field(default_factory=list)      # per axis (MIP_LEVELS, n) complex64 mips
     motion: Motion | None = None
     lighting: np.ndarray = field(default_factory=lambda: np.zeros(6))  # gain/offset waves
     family: str = ''
@@ -200,6 +202,7 @@ class World:
     def _texture(self, dirs, origins, t, ids, sky, t_s):
         p = self.params[ids]                               # (C, N, 9)
         scale = p[..., P_SCALE]
+        k0, k1, frac = self._mip_level(t, scale)
         noise, signs = None, []
         for a in range(3):
             pos = t * dirs[a]
@@ -207,10 +210,13 @@ class World:
             pos *= scale
             pos += p[..., P_SHIFT + a] + np.float32(TEXTURE_SPAN)
             pos *= np.float32(1.0 / TEXTURE_RES)
-            c = self.tables[a].take(pos.astype(np.intp), mode='clip')
+            table = self.tables[a]
+            cell = np.clip(pos, 0, table.shape[1] - 1).astype(np.intp)
+            flat = table.ravel()
+            c = flat.take(cell + k0)
+            c += frac * (flat.take(cell + k1) - c)
             noise = c.real.copy() if noise is None else noise + c.real
             signs.append(c.imag)
-        noise *= np.float32(1 / np.sqrt(3))
         stripes = signs[0] * signs[2]                      # x-z stripes: bands on every wall
         check = stripes * signs[1]
         gain, offset = self._lighting(t_s)
@@ -222,6 +228,20 @@ class World:
         level += p[..., P_BASE] + np.float32(offset)
         level[sky] = np.float32(SKY_LEVEL + offset)
         return level.astype(np.float32, copy=False)
+
+    def _mip_level(self, t, scale):
+        """Flat-table offsets of the two mip levels around each pixel's footprint, and the blend.
+
+        A pixel integrates light over about ``t / focal`` metres of surface (incidence ignored);
+        reading the level whose filter matches that, blended between levels so nothing pops,
+        keeps far, fine textures from aliasing into flicker events."""
+        foot = np.nan_to_num(t * (scale / np.float32(self.focal * TEXTURE_RES * MIP_BASE)))
+        lv = np.log2(np.maximum(foot, np.float32(0.5))) + np.float32(1)
+        np.clip(lv, 0, MIP_LEVELS - 1, out=lv)
+        k0 = lv.astype(np.intp)
+        frac = lv - k0
+        n = self.tables[0].shape[1]
+        return k0 * n, np.minimum(k0 + 1, MIP_LEVELS - 1) * n, frac
 
     def _lighting(self, t_s: float) -> tuple[float, float]:
         g_amp, g_f, g_ph, b_amp, b_f, b_ph = self.lighting
@@ -279,6 +299,21 @@ def _texture_row(rng: np.random.Generator, low: bool = False) -> list[float]:
     mix = np.asarray(mix) * (amp if kind != 'low' else rng.uniform(0.1, 0.4))
     return [float(np.exp(rng.uniform(np.log(0.3), np.log(3.0)))),
             *rng.uniform(0, 10, 3), rng.uniform(-2.0, -0.6), *mix]
+
+
+def mip_levels(table: np.ndarray) -> np.ndarray:
+    """(MIP_LEVELS, n) complex64 copies of a 1-D texture table for footprint-matched reads: level
+    k >= 1 smoothed like a box of MIP_BASE * 2**(k-1) cells (three boxes of that variance)."""
+    levels = [np.asarray(table, np.complex128)]
+    for k in range(1, MIP_LEVELS):
+        width = max(1, int(round(MIP_BASE * 2 ** (k - 1) / np.sqrt(3))))
+        x = levels[0]
+        for _ in range(3):
+            padded = np.pad(x, (width // 2, width - 1 - width // 2), mode='edge')
+            c = np.concatenate([[0], np.cumsum(padded)])
+            x = (c[width:] - c[:-width]) / width
+        levels.append(x)
+    return np.stack(levels).astype(np.complex64)
 
 
 def _clear_of(path: np.ndarray, lo: np.ndarray, hi: np.ndarray, clearance: float) -> bool:
@@ -418,8 +453,8 @@ def make_world(family: str, config: syn.SyntheticConfig) -> World:
     tables = []
     n = int(2 * TEXTURE_SPAN / TEXTURE_RES) + 2
     for _ in range(3):
-        tables.append((syn._smooth_noise(rng, n, TEXTURE_RES)
-                       + 1j * syn._stripes(rng, n, TEXTURE_RES)).astype(np.complex64))
+        tables.append(mip_levels(syn._smooth_noise(rng, n, TEXTURE_RES)
+                                 + 1j * syn._stripes(rng, n, TEXTURE_RES)))
     lighting = np.array([rng.uniform(0, 0.3), rng.uniform(0.1, 1.0), rng.uniform(0, 6.3),
                          rng.uniform(0, 0.3), rng.uniform(0.1, 1.0), rng.uniform(0, 6.3)])
     calib = syn.rig_calibration(config)

@@ -70,7 +70,7 @@ class SyntheticConfig:
     start_ns: int = 1_500_000_000 * NS_PER_S + 123_456_789
     message_ms: float = 5.0                # bag EventArray length
     bags: tuple[str, ...] = ()             # subset of BAG_FORMATS
-    chunk_frames: int = 100                # render frames per HDF5/bag flush
+    chunk_frames: int = 20                 # render frames per flush (small arrays: reused memory)
     texture_res: float = 0.001             # texture table resolution (m)
 
     def validate(self) -> None:
@@ -522,11 +522,13 @@ class EventSimulator:
 
 def _sort_events(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pix = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
-    t = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
-    on = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, bool)
-    order = np.argsort(t, kind='stable')
-    return pix[order], t[order], on[order]
+    """Render steps' events in time order. Each step's events lie in its own interval
+    (t0, t0 + dt], so a stable sort per step equals one global stable sort, for less work."""
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, bool)
+    orders = [np.argsort(t, kind='stable') for _, t, _ in parts]
+    return tuple(np.concatenate([part[i][o] for part, o in zip(parts, orders)])
+                 for i in range(3))
 
 
 def _append(ds: h5py.Dataset, rows: np.ndarray) -> None:
