@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from stereospike_ros.nn.loss import readout_loss, spike_penalty, stereospike_loss
+from stereospike_ros.io.mvsec import MVSEC_FOCAL_BASELINE
+from stereospike_ros.nn.loss import DISP_MIN_DEPTH, readout_loss, spike_penalty, stereospike_loss
 
 
 def _numpy_loss(pred, gt):
@@ -53,6 +54,24 @@ def test_total_sums_four_readouts_and_scale_invariance():
     np.testing.assert_allclose(float(b) - float(a), 0.3, rtol=1e-9)
 
 
+def test_disparity_term_is_mean_pixel_error_of_valid_pixels():
+    """``disp_weight`` adds mean |fB/pred - fB/gt| (px) over valid pixels, predictions clamped
+    to DISP_MIN_DEPTH; a 10 cm error at 1 m costs ~20x what it costs at 4.5 m."""
+    pred, gt = _data(4)
+    pred[0, 0, :3] = (-1.0, 0.0, 0.1)                    # non-positive or tiny depth: clamped
+    gt[0, 0, :3] = 2.0
+    m = ~np.isnan(gt)
+    fb = MVSEC_FOCAL_BASELINE
+    want = np.abs(fb / np.maximum(pred, DISP_MIN_DEPTH) - fb / np.nan_to_num(gt, nan=1.0))[m]
+    base, _ = readout_loss(torch.tensor(pred), torch.tensor(gt))
+    got, parts = readout_loss(torch.tensor(pred), torch.tensor(gt), disp_weight=0.5)
+    np.testing.assert_allclose(parts['disp'], want.mean(), rtol=1e-10)
+    np.testing.assert_allclose(float(got) - float(base), 0.5 * want.mean(), rtol=1e-9)
+    near = readout_loss(torch.full((1, 4, 4), 1.1), torch.ones(1, 4, 4), disp_weight=1.0)[1]
+    far = readout_loss(torch.full((1, 4, 4), 4.6), torch.full((1, 4, 4), 4.5), disp_weight=1.0)[1]
+    assert 15 < near['disp'] / far['disp'] < 25
+
+
 def test_nan_pixels_do_not_affect_loss_or_gradient():
     pred, gt = _data(3)
     p = torch.tensor(pred, requires_grad=True)
@@ -96,7 +115,7 @@ def test_reduce_gives_the_loss_and_gradient_of_the_global_batch():
     spikes = [torch.tensor(np.random.default_rng(7).random((4, 3, 5)) < 0.3).double()]
     whole = torch.tensor(pred, requires_grad=True)
     want, want_info = stereospike_loss([whole, whole * 1.1], torch.tensor(gt), spikes,
-                                       beta=0.3, l1_weight=0.2)
+                                       beta=0.3, l1_weight=0.2, disp_weight=0.4)
     want.backward()
     halves = (slice(0, 1), slice(1, 4))                 # unequal shards: pooled, not averaged
     recorded = []
@@ -109,6 +128,7 @@ def test_reduce_gives_the_loss_and_gradient_of_the_global_batch():
         p = torch.tensor(pred[part], requires_grad=True)
         loss, info = stereospike_loss([p, p * 1.1], torch.tensor(gt[part]),
                                       [s[part] for s in spikes], beta=0.3, l1_weight=0.2,
+                                      disp_weight=0.4,
                                       reduce=reduce)
         return p, loss, info
 

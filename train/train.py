@@ -135,6 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='beta of the spike penalty')
     p.add_argument('--l1-weight', type=cli.non_negative, default=0.0,
                    help='NON-reference scale-pinning L1 term weight')
+    p.add_argument('--disp-weight', type=cli.non_negative, default=0.0,
+                   help='NON-reference disparity L1 term weight (px; near pixels weigh most)')
     p.add_argument('--out', type=Path, default=Path('runs/stereospike'))
     p.add_argument('--overwrite', action='store_true',
                    help="delete an earlier run's files in --out and start afresh")
@@ -478,6 +480,7 @@ def main(argv: list[str] | None = None) -> dict:
                 out = net(x)
             loss, info = stereospike_loss([d.float() for d in out.depths], gt, out.spikes,
                                           beta=args.spike_penalty, l1_weight=args.l1_weight,
+                                          disp_weight=args.disp_weight,
                                           reduce=sum_over_ranks if par.enabled else None)
             optimizer.zero_grad(set_to_none=True)
             if info.valid_pixels or par.enabled:  # every rank joins DDP's gradient all-reduce
