@@ -27,6 +27,17 @@ def valid_mask(depth: np.ndarray, min_m: Optional[float] = None,
     return ok
 
 
+def negative_depth(depth: np.ndarray) -> str | None:
+    """The ground-truth rule (metres > 0, NaN where unknown): what breaks it, or None.
+
+    Negative ground truth is a broken file, not unknown depth, so the tools refuse it."""
+    negative = int(np.count_nonzero(np.asarray(depth) < 0))
+    if not negative:
+        return None
+    return (f'has {negative} negative values (min {float(np.nanmin(depth)):.3g} m); ground truth '
+            f'must be metres > 0, NaN where unknown')
+
+
 def mask_invalid(depth: np.ndarray, min_m: Optional[float] = None,
                  max_m: Optional[float] = None) -> np.ndarray:
     """Float32 copy of ``depth`` in metres with NaN wherever :func:`valid_mask` is False."""

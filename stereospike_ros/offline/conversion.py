@@ -33,7 +33,7 @@ from stereospike_ros.io import bags, calibration
 from stereospike_ros.io.events import UNSORTED_POLICIES, ns_to_seconds
 from stereospike_ros.io.mvsec import DEFAULT_CHUNK, MVSEC_TOPICS, MvsecData, MvsecGroundTruth
 from stereospike_ros.io.tensors import COMPRESSIONS, TensorsWriter
-from stereospike_ros.nn.depth import mask_invalid, valid_mask
+from stereospike_ros.nn.depth import mask_invalid, negative_depth, valid_mask
 from stereospike_ros.io.codecs import COUNT_KEYS
 from stereospike_ros.offline import splits
 from stereospike_ros.windowing.encoding import ROUNDING_MODES, Rectifier
@@ -164,12 +164,9 @@ class _DepthSource:
     def frames(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, float32 (H, W))`` for frames ``a <= index < b`` in order."""
         for i, depth in self._frames(a, b):
-            negative = int(np.count_nonzero(depth < 0))
-            if negative:
-                raise ConversionError(
-                    f'{self.path}: depth frame {i} has {negative} negative values (min '
-                    f'{float(np.nanmin(depth)):.3g}); ground truth must be metres > 0, '
-                    f'NaN where unknown')
+            problem = negative_depth(depth)
+            if problem:
+                raise ConversionError(f'{self.path}: depth frame {i} {problem}')
             yield i, depth
 
     def _frames(self, a: int, b: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from stereospike_ros.io.tensors import TensorsError, TensorsFile
+from stereospike_ros.nn.depth import negative_depth
 
 
 class TensorsDataset(Dataset):
@@ -65,11 +66,9 @@ class TensorsDataset(Dataset):
         """Ground truth of sample ``i`` (float32 metres, NaN unknown); negative is an error."""
         row = self._row(i)
         depth = np.asarray(self._handle()['depth'][row], dtype=np.float32)
-        negative = int(np.count_nonzero(depth < 0))
-        if negative:
-            raise TensorsError(f'{self.path}: ground truth of row {row} has {negative} negative '
-                               f'values (min {float(np.nanmin(depth)):.3g} m); depth must be '
-                               f'metres > 0, NaN where unknown')
+        problem = negative_depth(depth)
+        if problem:
+            raise TensorsError(f'{self.path}: ground truth of row {row} {problem}')
         return depth
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
