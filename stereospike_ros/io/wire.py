@@ -91,6 +91,19 @@ def _need(buf: memoryview, pos: int, size: int, what: str, field: str) -> None:
                         f'buffer has {len(buf)} bytes')
 
 
+def _events_fit(buf: memoryview, pos: int, size: int, trailing: int, what: str, needs: str,
+                after: str, kind: str, full_kind: str) -> None:
+    """Raise unless the ``size`` event bytes at ``pos`` end the buffer, give or take at most
+    ``trailing`` bytes (padding a serialiser may add): truncation or foreign bytes otherwise."""
+    remain = len(buf) - pos
+    if size > remain:
+        raise WireError(f'{what}: {needs} but only {remain} remain '
+                        f'(message of {len(buf)} bytes is truncated or not {kind})')
+    if remain - size > trailing:
+        raise WireError(f'{what}: {remain - size} unexpected bytes after {after} '
+                        f'(message of {len(buf)} bytes is not {full_kind})')
+
+
 def _decode_frame_id(raw: memoryview, what: str) -> str:
     try:
         return str(raw, 'utf-8')
@@ -151,13 +164,8 @@ def decode_cdr_event_array(data: Buffer) -> EventArrayMsg:
     height, width, count = _DIMS.unpack_from(buf, pos)
     pos += _DIMS.size
     size = cdr_events_size(count)
-    remain = len(buf) - pos
-    if size > remain:
-        raise WireError(f'{what}: {count} events need {size} bytes but only {remain} remain '
-                        f'(message of {len(buf)} bytes is truncated or not an EventArray)')
-    if remain - size > CDR_MAX_TRAILING:
-        raise WireError(f'{what}: {remain - size} unexpected bytes after {count} events '
-                        f'(message of {len(buf)} bytes is not a dvs_msgs/EventArray)')
+    _events_fit(buf, pos, size, CDR_MAX_TRAILING, what, f'{count} events need {size} bytes',
+                f'{count} events', 'an EventArray', 'a dvs_msgs/EventArray')
     arrays = _new_events(count)
     if count:
         # element 0 has its own layout: read it with struct, the rest through one strided view
@@ -186,13 +194,8 @@ def decode_ros1_event_array(data: Buffer) -> EventArrayMsg:
     height, width, count = _DIMS.unpack_from(buf, pos)
     pos += _DIMS.size
     size = count * ROS1_EVENT.itemsize
-    remain = len(buf) - pos
-    if size > remain:
-        raise WireError(f'{what}: {count} events need {size} bytes but only {remain} remain '
-                        f'(message of {len(buf)} bytes is truncated or not an EventArray)')
-    if remain != size:
-        raise WireError(f'{what}: {remain - size} unexpected bytes after {count} events '
-                        f'(message of {len(buf)} bytes is not a dvs_msgs/EventArray)')
+    _events_fit(buf, pos, size, 0, what, f'{count} events need {size} bytes',
+                f'{count} events', 'an EventArray', 'a dvs_msgs/EventArray')
     arrays = _new_events(count)
     _fill_events(arrays, 0, np.frombuffer(buf, ROS1_EVENT, count, pos))
     return EventArrayMsg(sec * NS_PER_S + nsec, frame_id, height, width, Events(*arrays), seq)
@@ -331,13 +334,8 @@ def _payload(buf: memoryview, pos: int, what: str, trailing: int) -> np.ndarray:
     _need(buf, pos, 4, what, 'events length')
     (size,) = _U32.unpack_from(buf, pos)
     pos += 4
-    remain = len(buf) - pos
-    if size > remain:
-        raise WireError(f'{what}: {size} event bytes announced but only {remain} remain '
-                        f'(message of {len(buf)} bytes is truncated or not an EventPacket)')
-    if remain - size > trailing:
-        raise WireError(f'{what}: {remain - size} unexpected bytes after the events '
-                        f'(message of {len(buf)} bytes is not an EventPacket)')
+    _events_fit(buf, pos, size, trailing, what, f'{size} event bytes announced', 'the events',
+                'an EventPacket', 'an EventPacket')
     return np.frombuffer(buf, np.uint8, size, pos)
 
 

@@ -56,6 +56,15 @@ class CodecError(ValueError):
     """Events that an encoder cannot represent in its format (the message says which)."""
 
 
+def address_fields(events: Events, codec: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y, p as int64 for an encoder whose address words hold x and y below 2048 (11 bits)."""
+    x = np.asarray(events.x, np.int64)
+    y = np.asarray(events.y, np.int64)
+    if len(events) and (x.max() > 0x7FF or y.max() > 0x7FF):
+        raise CodecError(f'{codec}: x and y must be below 2048')
+    return x, y, np.asarray(events.p, np.int64)
+
+
 class TimeOverflow(Exception):
     """A packet whose event times do not fit int64 nanoseconds (the stream decoder rejects it)."""
 

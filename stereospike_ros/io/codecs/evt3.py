@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from stereospike_ros.io.codecs.base import (INT64_MAX, NS_PER_US, POPCOUNT, Codec, CodecError,
-                                            TimeOverflow, expand_vectors, inside_sensor,
-                                            lookup, running_counts, vector_runs,
+                                            TimeOverflow, address_fields, expand_vectors,
+                                            inside_sensor, lookup, running_counts, vector_runs,
                                             whole_units)
 from stereospike_ros.io.events import Events
 
@@ -220,11 +220,7 @@ class Evt3Codec(Codec):
             raise CodecError('evt3: times must be whole us, not negative, never decreasing')
         if np.any(np.diff(us) >= (1 << 24) - (1 << 16)):
             raise CodecError('evt3: consecutive events must be less than 2**24 - 2**16 us apart')
-        x = np.asarray(events.x, np.int64)
-        y = np.asarray(events.y, np.int64)
-        p = np.asarray(events.p, np.int64)
-        if n and (x.max() > 0x7FF or y.max() > 0x7FF):
-            raise CodecError('evt3: x and y must be below 2048')
+        x, y, p = address_fields(events, 'evt3')
         if not n:
             return b''
         high, low = us >> 12, us & 0xFFF

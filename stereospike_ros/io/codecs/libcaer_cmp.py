@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stereospike_ros.io.codecs.base import (NS_PER_US, Codec, CodecError, check_time_range,
-                                            expand_vectors, inside_sensor, lookup,
-                                            running_counts, vector_runs, whole_units)
+from stereospike_ros.io.codecs.base import (NS_PER_US, Codec, CodecError, address_fields,
+                                            check_time_range, expand_vectors, inside_sensor,
+                                            lookup, running_counts, vector_runs, whole_units)
 from stereospike_ros.io.events import Events
 
 TIME_HIGH, TIME_LOW, ADDR_X, ADDR_Y, VECT_BASE_Y, VECT_8 = range(6)
@@ -115,11 +115,7 @@ class LibcaerCmpCodec(Codec):
                 np.any(np.diff(us) < 0):
             raise CodecError('libcaer_cmp: times must be whole us, never decreasing, in '
                              '[time_base, time_base + 2**24 us)')
-        x = np.asarray(events.x, np.int64)
-        y = np.asarray(events.y, np.int64)
-        p = np.asarray(events.p, np.int64)
-        if n and (x.max() > 0x7FF or y.max() > 0x7FF):
-            raise CodecError('libcaer_cmp: x and y must be below 2048')
+        x, y, p = address_fields(events, 'libcaer_cmp')
         if not n:
             return b''
         high, low = us >> 12, us & 0xFFF
