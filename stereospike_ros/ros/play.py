@@ -12,6 +12,8 @@ Each topic is published with the reliability its publishers offered when the bag
 (reliable where the bag does not say, e.g. ROS 1 bags); ``--reliability`` overrides it.
 The default topics are ``/davis/left/events`` and ``/davis/right/events``, where a plain
 ``python -m stereospike_ros.depth_node`` listens. Topics without a subscriber are reported.
+At the end the player waits (``--ack-timeout``) until every subscriber has acknowledged its
+reliable messages: exiting at once would take the unsent tail of the bag with the process.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -57,6 +60,7 @@ class PlayOptions:
     wait_for_subscribers: float = 0.0
     progress: bool = True
     reliability: str = RECORDED     # or one of bags.RELIABILITIES for every topic
+    ack_timeout: float = 5.0        # seconds to wait for reliable subscribers at the end
 
     def validate(self) -> None:
         """Refuse values the player cannot use."""
@@ -66,8 +70,10 @@ class PlayOptions:
             raise PlayError(f'--start-offset must be >= 0, got {self.start_offset}')
         if not self.topics:
             raise PlayError('no topics to play')
-        if self.qos_depth < 1 or self.loops < 0 or self.wait_for_subscribers < 0:
-            raise PlayError('--qos-depth must be >= 1, --loops and --wait-for-subscribers >= 0')
+        if self.qos_depth < 1 or self.loops < 0 or self.wait_for_subscribers < 0 \
+                or not self.ack_timeout >= 0:
+            raise PlayError('--qos-depth must be >= 1, --loops, --wait-for-subscribers and '
+                            '--ack-timeout >= 0')
         if self.reliability not in (RECORDED,) + bags.RELIABILITIES:
             raise PlayError(f'--reliability must be one of {RECORDED}, '
                             f'{", ".join(bags.RELIABILITIES)}; got {self.reliability!r}')
@@ -169,12 +175,32 @@ def play(node: Node, options: PlayOptions, stop: threading.Event | None = None) 
                 break
     finally:
         bar.close()
+    counts['unacked_topics'] = _wait_acked(publishers, reliability, options.ack_timeout)
+    if counts['unacked_topics']:
+        cli.report(PROG, 'warning', f'{", ".join(counts["unacked_topics"])}: not every '
+                                    f'subscriber acknowledged the last messages within '
+                                    f'{options.ack_timeout:g} s; they may be lost')
     counts['unheard_topics'] = _without_subscribers(publishers)
     if counts['unheard_topics'] and counts['messages']:
         cli.report(PROG, 'warning', f'no subscriber on {", ".join(counts["unheard_topics"])} '
                                     f'at the end of playback: its messages went unheard '
                                     f'(--wait-for-subscribers S waits for subscribers)')
     return counts
+
+
+def _wait_acked(publishers: dict, reliability: dict, timeout: float) -> list[str]:
+    """Wait until reliable topics' subscribers acknowledged everything; topics that did not."""
+    if timeout <= 0:
+        return []
+    deadline = time.monotonic() + timeout
+    unacked = []
+    for topic, pub in publishers.items():
+        if reliability[topic] != 'reliable' or pub.get_subscription_count() == 0:
+            continue
+        left = max(deadline - time.monotonic(), 0.0)
+        if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * NS_PER_S))):
+            unacked.append(pub.topic_name)
+    return unacked
 
 
 def _without_subscribers(publishers: dict) -> list[str]:
@@ -239,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                          'where it does not say, e.g. ROS 1 bags)')
     ap.add_argument('--wait-for-subscribers', type=cli.non_negative, default=0.0, metavar='S',
                     help='wait up to S seconds until every topic has a subscriber')
+    ap.add_argument('--ack-timeout', type=cli.non_negative, default=5.0, metavar='S',
+                    help='at the end, wait up to S seconds until reliable subscribers '
+                         'acknowledged every message (default 5; 0: exit at once)')
     ap.add_argument('--quiet', action='store_true', help='no progress bar')
     return ap
 
@@ -266,7 +295,8 @@ def _main(argv: list[str] | None) -> int:
                           loops=args.loops, start_offset=args.start_offset,
                           remap=parse_remap(args.remap), qos_depth=args.qos_depth,
                           wait_for_subscribers=args.wait_for_subscribers,
-                          progress=not args.quiet, reliability=args.reliability)
+                          progress=not args.quiet, reliability=args.reliability,
+                          ack_timeout=args.ack_timeout)
     options.validate()
     dds.use_large_data_profile()     # before rclpy.init: best-effort large messages need it
     rclpy.init(args=ros_args)
