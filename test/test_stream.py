@@ -152,6 +152,28 @@ def test_out_of_order_messages_are_sorted_and_late_ones_dropped():
     assert win.stats()['dropped_late_left'] == len(late)
 
 
+def test_gaps_between_short_windows_are_not_counted_as_late():
+    """window_ms < 1/rate_hz: events in the gaps are unused by design, not late arrivals."""
+    clock = FakeClock()
+    win = StereoWindower(StreamConfig(window_ms=50, rate_hz=10), clock=clock)
+    streams = {'left': make_events(T0, T0 + 500 * MS, 20_000, 21),
+               'right': make_events(T0, T0 + 500 * MS, 20_000, 22)}
+    out = feed(win, clock, streams, 10 * MS, T0, T0 + 500 * MS)
+    assert [w.end_ns - w.start_ns for w in out] == [50 * MS] * len(out) and len(out) >= 4
+    stats = win.stats()
+    assert 'dropped_late_left' not in stats and 'dropped_late_right' not in stats
+    # Every event is in a window or counted once (before the first and after the last too).
+    for side in ('left', 'right'):
+        t = streams[side].t
+        covered = np.zeros(len(t), bool)
+        for w in out:
+            covered |= (t >= w.start_ns) & (t < w.end_ns)
+        assert stats[f'between_windows_{side}'] == int(np.count_nonzero(~covered)) > 0
+    late = streams['left'].time_slice(out[-1].end_ns - 30 * MS, out[-1].end_ns - 20 * MS)
+    win.add('left', late, out[-1].end_ns - 20 * MS)
+    assert win.stats()['dropped_late_left'] == len(late)
+
+
 def test_storm_is_bounded_and_counted():
     clock = FakeClock()
     cfg = StreamConfig(max_events_per_window=1000, max_wait_ms=50)

@@ -149,7 +149,9 @@ class StereoWindower:
     A window is emitted once both cameras' sensor time (newest header stamp or event time) has
     reached its end, or ``max_wait_ms`` of wall time after one camera reached it while the other
     stayed silent (counted per silent camera). Time going back by more than ``time_jump_back_ms``
-    in either camera resets both buffers and increments :attr:`generation`.
+    in either camera resets both buffers and increments :attr:`generation`. Events older than
+    the next window arrive too late for it (``dropped_late_*``), unless they lie in the gap that
+    windows shorter than the period leave (``between_windows_*``: unused by design).
     """
 
     def __init__(self, config: StreamConfig | None = None,
@@ -227,14 +229,19 @@ class StereoWindower:
                 floor = self._floor_locked()
                 if floor is not None and t_min < floor:
                     keep = t >= floor
-                    late = n - int(np.count_nonzero(keep))
-                    self.counters[f'dropped_late_{side}'] += late
+                    dropped = n - int(np.count_nonzero(keep))
+                    # Shorter windows than the period leave gaps no window covers: by design.
+                    gap = int(np.count_nonzero((t >= self._next_end - cfg.period_ns) & ~keep))
+                    if gap:
+                        self.counters[f'between_windows_{side}'] += gap
+                    if dropped > gap:
+                        self.counters[f'dropped_late_{side}'] += dropped - gap
                     events = events[keep]
                     n = len(events)
                     t = events.t
                 room = cfg.buffer_capacity - cam.n
                 if n > room and cam.n and floor is not None:
-                    cam.trim(floor)             # before the next window: never needed
+                    self._forget(side, cam, floor)      # before the next window: never needed
                     room = cfg.buffer_capacity - cam.n
                 if n > room and cam.n:
                     # Events too old for any window that can still be emitted go next.
@@ -284,6 +291,8 @@ class StereoWindower:
                 if len(started) < 2 and wall - started[0].first_wall < max_wait:
                     return out
                 self._next_end = _ceil_grid(max(firsts) + window_ns, period_ns)
+                for side, cam in cams.items():    # what came before the first window
+                    self._forget(side, cam, self._next_end - window_ns, gap_from=-1)
             while True:
                 end = self._next_end
                 newest = max(c.now for c in cams.values())
@@ -320,9 +329,21 @@ class StereoWindower:
                 self._next_end = end + period_ns
             if out:     # forget what no later window needs (one copy per cut, not per call)
                 floor = self._next_end - window_ns
-                for cam in cams.values():
-                    cam.trim(floor)
+                for side, cam in cams.items():
+                    self._forget(side, cam, floor)
         return out
+
+    def _forget(self, side: str, cam: _Camera, floor: int, gap_from: int | None = None) -> None:
+        """Trim ``cam`` below ``floor``, counting the events in the gap before the next window
+        (from ``gap_from``: by default the end of the window before it)."""
+        if gap_from is None:
+            gap_from = self._next_end - self.config.period_ns
+        if gap_from < floor:
+            t = cam.consolidate().t
+            gap = int(np.searchsorted(t, floor) - np.searchsorted(t, gap_from))
+            if gap:
+                self.counters[f'between_windows_{side}'] += gap
+        cam.trim(floor)
 
     @contextlib.contextmanager
     def guard(self, generation: int) -> Iterator[bool]:
