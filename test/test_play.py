@@ -211,6 +211,7 @@ def test_plain_node_hears_the_players_default_topics(tmp_path, tiny_checkpoint):
             time.sleep(0.2)
         assert f'subscribed to {LEFT} and {RIGHT}' in log_path.read_text()
         ros = Harness('/davis')
+        ros.wait_subscribed()
         proc = subprocess.run([sys.executable, '-m', 'stereospike_ros.play', str(bag),
                                '--quiet', '--wait-for-subscribers', '20'],
                               capture_output=True, text=True, cwd=ROOT, timeout=90)

@@ -149,7 +149,8 @@ class Harness(SpinningNode):
             self.node.create_subscription(kind, f'{ns}/{topic}', store.append, reliable)
         self.node.create_subscription(Image, f'{ns}/depth/colorized', self.color.append,
                                       reliable)
-        self.node.create_subscription(Image, f'{ns}/depth/image', self.depth.append, reliable)
+        self.depth_sub = self.node.create_subscription(Image, f'{ns}/depth/image',
+                                                       self.depth.append, reliable)
         self.node.create_subscription(CameraInfo, f'{ns}/depth/camera_info', self.info.append,
                                       reliable)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
@@ -175,9 +176,12 @@ class Harness(SpinningNode):
         raise AssertionError(f'timed out waiting for {what}; diagnostics: {self.diag}')
 
     def wait_subscribed(self, timeout: float = 30.0) -> None:
-        """Wait until the node subscribes to both event topics and diagnostics arrive."""
+        """Wait until the node subscribes to both event topics, its depth publisher is matched
+        (depth published before that is never delivered) and diagnostics arrive."""
         self.wait(lambda: all(p.get_subscription_count() > 0 for p in self.pubs.values()),
                   timeout, 'the node to subscribe')
+        self.wait(lambda: self.depth_sub.get_publisher_count() > 0, timeout,
+                  'the depth publisher to match')
         self.wait(lambda: self.diag, timeout, 'diagnostics')
 
     def stream(self, streams: dict, t_start: int, t_stop: int, step_ns: int = 10 * MS,
