@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scene-family data (see stereospike_ros/checkpoints/MODEL_CARD.md): training families
-# room/open/clutter (seeds 1-32, 1 s each: many scenes), validation (seed 51, 2 s), held-out
+# room/open/clutter (seeds 1-64, 1 s each: many scenes), validation (seed 51, 2 s), held-out
 # families corridor/boards/poles (seeds 101-102, 3 s) and unseen seeds of the training families
 # (seed 101, 3 s). Usage: scripts/make_scene_data.sh OUT_DIR [JOBS]  (JOBS parallel sequences)
 set -euo pipefail
@@ -22,7 +22,7 @@ one() {  # family seed seconds
 export -f one
 export out py
 {
-  for f in room open clutter; do for s in $(seq 1 32); do echo "$f $s 1"; done; done
+  for f in room open clutter; do for s in $(seq 1 64); do echo "$f $s 1"; done; done
   for f in room open clutter; do echo "$f 51 2"; done
   for f in corridor boards poles; do for s in 101 102; do echo "$f $s 3"; done; done
   for f in room open clutter; do echo "$f 101 3"; done

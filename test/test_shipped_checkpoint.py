@@ -26,7 +26,7 @@ def test_shipped_checkpoint_loads_and_predicts_metric_depth():
     assert model.config.variant == 'binocular' and model.config.width == 0.25
     assert 'optimizer' not in meta and meta['args']['val_files']
     # kept for beating its validation set's constant baseline (284.9 cm, MODEL_CARD.md)
-    assert meta['metrics']['mde_cm'] < 284.9 * 0.75
+    assert meta['metrics']['mde_cm'] < 284.9 * 0.5
     counts = np.random.default_rng(0).poisson(0.2, (4, 260, 346)).astype(np.uint16)
     depth = Predictor(str(SHIPPED), device='cpu', warmup_shape=None).predict(counts)
     assert depth.shape == (260, 346) and np.isfinite(depth).all()
