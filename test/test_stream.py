@@ -156,8 +156,8 @@ def test_gaps_between_short_windows_are_not_counted_as_late():
     """window_ms < 1/rate_hz: events in the gaps are unused by design, not late arrivals."""
     clock = FakeClock()
     win = StereoWindower(StreamConfig(window_ms=50, rate_hz=10), clock=clock)
-    streams = {'left': make_events(T0, T0 + 500 * MS, 20_000, 21),
-               'right': make_events(T0, T0 + 500 * MS, 20_000, 22)}
+    streams = {s: make_events(T0, T0 + 500 * MS, 20_000, 21 + i)
+               for i, s in enumerate(('left', 'right'))}
     out = feed(win, clock, streams, 10 * MS, T0, T0 + 500 * MS)
     assert [w.end_ns - w.start_ns for w in out] == [50 * MS] * len(out) and len(out) >= 4
     stats = win.stats()

@@ -230,8 +230,7 @@ class StereoWindower:
                 if floor is not None and t_min < floor:
                     keep = t >= floor
                     dropped = n - int(np.count_nonzero(keep))
-                    # Shorter windows than the period leave gaps no window covers: by design.
-                    gap = int(np.count_nonzero((t >= self._next_end - cfg.period_ns) & ~keep))
+                    gap = int(np.count_nonzero((t >= self._gap_start_locked()) & ~keep))
                     if gap:
                         self.counters[f'between_windows_{side}'] += gap
                     if dropped > gap:
@@ -333,11 +332,16 @@ class StereoWindower:
                     self._forget(side, cam, floor)
         return out
 
+    def _gap_start_locked(self) -> int:
+        """End of the window before the next one: windows shorter than the period leave a gap
+        from here to the next window's start that no window covers (unused by design)."""
+        return self._next_end - self.config.period_ns
+
     def _forget(self, side: str, cam: _Camera, floor: int, gap_from: int | None = None) -> None:
         """Trim ``cam`` below ``floor``, counting the events in the gap before the next window
-        (from ``gap_from``: by default the end of the window before it)."""
+        (from ``gap_from``: by default :meth:`_gap_start_locked`)."""
         if gap_from is None:
-            gap_from = self._next_end - self.config.period_ns
+            gap_from = self._gap_start_locked()
         if gap_from < floor:
             t = cam.consolidate().t
             gap = int(np.searchsorted(t, floor) - np.searchsorted(t, gap_from))
