@@ -1,12 +1,13 @@
 """TensorsDataset: lazy reads, indices, float32 tensors, DataLoader with worker processes."""
 import pickle
 
+import h5py
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
-from stereospike_ros.offline.dataset import TensorsDataset
+from stereospike_ros.offline.dataset import TensorsDataset, left_out_warning
 from stereospike_ros.io.tensors import TensorsError
 from support.data import write_tensors
 
@@ -37,3 +38,25 @@ def test_dataloader_with_workers(tmp_path):
     assert xs.shape == (6, 4, 2, 3)
     want = np.arange(6 * 24, dtype=np.float32).reshape(6, 4, 2, 3)
     assert torch.equal(xs, torch.from_numpy(want))
+
+
+def _with_empty_windows(path, windows):
+    """A tensors file whose right camera saw nothing in ``windows``."""
+    write_tensors(path, n=5)
+    with h5py.File(path, 'r+') as f:
+        for i in windows:
+            f['event_counts'][i] = (7, 0)
+    return TensorsDataset(path)
+
+
+def test_left_out_windows_make_one_warning_line(tmp_path):
+    """One file is named; many files are summed into one line (a training run over hundreds
+    of files warns once, not once per file)."""
+    assert left_out_warning(TensorsDataset(write_tensors(tmp_path / 'full.h5', n=5))) is None
+    one = _with_empty_windows(tmp_path / 'a.h5', [0, 3])
+    assert len(one) == 3
+    assert left_out_warning(one) == f'{one.path}: 2 window(s) with no event in a camera left out'
+    many = ConcatDataset([_with_empty_windows(tmp_path / f'f{i}.h5', [0]) for i in range(5)])
+    line = left_out_warning(many, one)
+    assert line == ('7 window(s) with no event in a camera left out of 6 files: f0.h5 (1), '
+                    'f1.h5 (1), f2.h5 (1) and 3 more')

@@ -74,7 +74,8 @@ def test_depth_matches_independent_raycast(family):
 
 
 def test_layouts_follow_the_issue():
-    """Rooms 2-15 m deep, corridors narrow and long, open scenes far; objects clear the path."""
+    """Rooms 2-15 m deep, corridors narrow and long, open scenes far, close-ups near; objects clear
+    the path."""
     far = {f: [] for f in scenes.FAMILIES}
     for family in scenes.FAMILIES:
         for seed in range(12):
@@ -93,6 +94,7 @@ def test_layouts_follow_the_issue():
     widths = [scenes.make_world('corridor', scenes.family_config('corridor', s, 3.0, **SMALL))
               for s in range(5)]
     assert all(wd.hi[0] - wd.lo[0] < 4.5 for wd in widths)
+    assert max(far['closeup']) <= 4.0            # close-up rooms: every surface near the rig
     assert set(scenes.TRAIN_FAMILIES).isdisjoint(scenes.HELD_OUT_FAMILIES)
     assert set(scenes.TRAIN_FAMILIES) | set(scenes.HELD_OUT_FAMILIES) == set(scenes.FAMILIES)
 

@@ -31,7 +31,7 @@ from stereospike_ros.nn.depth import mask_invalid, valid_mask
 from stereospike_ros.nn.inference import Predictor
 from stereospike_ros.nn.metrics import frame_metrics, metric_names, summarize
 from stereospike_ros.offline import cli
-from stereospike_ros.offline.dataset import TensorsDataset, left_out
+from stereospike_ros.offline.dataset import TensorsDataset, left_out, left_out_warning
 from stereospike_ros.offline.splits import split_datasets
 
 PROG = 'evaluate.py'
@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
     """Evaluate; returns the summary dict (also printed and written to OUT/summary.json)."""
     args = parse_args(argv)
     dataset, ids, stamps = _frames(args)
-    for path, k in left_out(dataset):
-        cli.report(PROG, 'warning', f'{path}: {k} window(s) with no event in a camera left out')
+    if (line := left_out_warning(dataset)) is not None:
+        cli.report(PROG, 'warning', line)
     n = len(dataset)
     if n == 0:
         raise cli.ToolError(f'{args.data or args.data_root}: nothing to evaluate (0 frames)')

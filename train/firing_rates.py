@@ -24,7 +24,7 @@ from tqdm import tqdm
 from stereospike_ros.io import atomic
 from stereospike_ros.nn.checkpoint import load_checkpoint
 from stereospike_ros.offline import cli
-from stereospike_ros.offline.dataset import TensorsDataset, left_out
+from stereospike_ros.offline.dataset import TensorsDataset, left_out_warning
 from stereospike_ros.nn.inference import resolve_device
 from stereospike_ros.nn.model import StereoSpike
 
@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         cli.output_dir(args.out, PRODUCTS, overwrite=args.overwrite,
                        inputs=(('--checkpoint', args.checkpoint), ('--data', args.data)))
     dataset = TensorsDataset(str(args.data))
-    for path, k in left_out(dataset):
-        cli.report(PROG, 'warning', f'{path}: {k} window(s) with no event in a camera left out')
+    if (line := left_out_warning(dataset)) is not None:
+        cli.report(PROG, 'warning', line)
     device = resolve_device(args.device)
     model, _ = load_checkpoint(args.checkpoint, device)
     rows = layer_firing_rates(model, dataset, device, args.max_frames, args.quiet,

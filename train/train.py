@@ -45,7 +45,7 @@ from stereospike_ros.nn.checkpoint import read_checkpoint, save_checkpoint
 from stereospike_ros.nn.depth import valid_mask
 from stereospike_ros.nn.inference import resolve_device
 from stereospike_ros.offline import cli
-from stereospike_ros.offline.dataset import TensorsDataset, left_out
+from stereospike_ros.offline.dataset import TensorsDataset, left_out_warning
 from stereospike_ros.nn.loss import stereospike_loss
 from stereospike_ros.nn.metrics import MetricAccumulator, firing_rates
 from stereospike_ros.nn.model import StereoSpike, build_model, count_parameters
@@ -381,8 +381,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     # -- data
     train_set, val_set = build_datasets(args)
-    for path, k in left_out(train_set) + left_out(val_set):
-        cli.report(PROG, 'warning', f'{path}: {k} window(s) with no event in a camera left out')
+    for dataset, role in ((train_set, 'training'), (val_set, 'validation')):
+        if (line := left_out_warning(dataset)) is not None:
+            cli.report(PROG, 'warning', f'{role} data: {line}')
     if len(train_set) == 0 or len(val_set) == 0:
         raise cli.ToolError(f'empty data: {len(train_set)} train / {len(val_set)} val frames')
     check_has_ground_truth(train_set, 'training', args.quiet)

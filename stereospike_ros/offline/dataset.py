@@ -94,3 +94,18 @@ def left_out(dataset: Dataset) -> list[tuple[str, int]]:
     windows left out because a camera saw no event in them."""
     parts = getattr(dataset, 'datasets', [dataset])
     return [(d.path, d.empty_windows) for d in parts if getattr(d, 'empty_windows', 0)]
+
+
+def left_out_warning(*datasets: Dataset, names: int = 3) -> str | None:
+    """One warning line for the windows left out of ``datasets`` (None if none were): the file
+    for one file, else the total, the file count and the first ``names`` files."""
+    found = [item for d in datasets for item in left_out(d)]
+    if not found:
+        return None
+    if len(found) == 1:
+        path, k = found[0]
+        return f'{path}: {k} window(s) with no event in a camera left out'
+    listed = ', '.join(f'{os.path.basename(p)} ({k})' for p, k in found[:names])
+    more = f' and {len(found) - names} more' if len(found) > names else ''
+    return (f'{sum(k for _, k in found)} window(s) with no event in a camera left out of '
+            f'{len(found)} files: {listed}{more}')

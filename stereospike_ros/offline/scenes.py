@@ -1,12 +1,13 @@
 """Scene families for training and testing depth that is stereo, not a memorised room.
 
-Each family is randomised per seed: rooms (2-15 m), corridors, open scenes with far backgrounds
-(up to 20 m), clutter (boxes, slanted planes, cylinders, thin poles), boards in front of a wall and
-a pole forest; per-surface textures at several scales (noise, stripes, checkers, blobs, low
-texture), contrast and illumination changes; rig motion slow to fast, handheld- or drone-like;
-sensor effects (threshold mismatch, refractory period, background activity, hot pixels). The rig,
-the event model and the MVSEC writer are :mod:`synthetic`'s; this module adds the world (a
-vectorised ray caster over these primitives with screen-space culling) and the motion.
+Each family is randomised per seed: rooms (2-15 m), corridors, open scenes with far backgrounds (up
+to 20 m), clutter (boxes, slanted planes, cylinders, thin poles), boards in front of a wall, a pole
+forest and close-up rooms (small and cluttered: the near range); per-surface textures at several
+scales (noise, stripes, checkers, blobs, low texture), contrast and illumination changes; rig
+motion slow to fast, handheld- or drone-like; sensor effects (threshold mismatch, refractory
+period, background activity, hot pixels). The rig, the event model and the MVSEC writer are
+:mod:`synthetic`'s; this module adds the world (a vectorised ray caster over these primitives with
+screen-space culling) and the motion.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import numpy as np
 
 from stereospike_ros.offline import synthetic as syn
 
-FAMILIES = ('room', 'corridor', 'open', 'clutter', 'boards', 'poles')
-TRAIN_FAMILIES = ('room', 'open', 'clutter')
+FAMILIES = ('room', 'corridor', 'open', 'clutter', 'boards', 'poles', 'closeup')  # append only:
+TRAIN_FAMILIES = ('room', 'open', 'clutter', 'closeup')   # the index seeds each family's draws
 HELD_OUT_FAMILIES = ('corridor', 'boards', 'poles')
 MOTIONS = ('slow', 'handheld', 'drone', 'fast')
 RENDER_HZ = 500.0          # 2 ms steps: under 1 px of image motion per step at 2 m/s, 1 m
@@ -357,6 +358,10 @@ def _layout(family: str, rng: np.random.Generator, path: np.ndarray) -> dict:
         open_top = u() < 0.4
         n_boxes, n_rects = rng.integers(2, 6), rng.integers(1, 5)
         n_cyl, n_poles = rng.integers(1, 4), rng.integers(1, 5)
+    elif family == 'closeup':     # small cluttered rooms: the near range (8-25 px of disparity)
+        lo, hi = around((0.8, 2.0), 0.0, (0.5, 1.5), (1.5, 4.0))
+        open_top = u() < 0.3
+        n_boxes, n_rects, n_cyl = rng.integers(1, 4), rng.integers(1, 4), rng.integers(0, 3)
     elif family == 'boards':
         lo, hi = around((3.0, 6.0), 0.0, (1.0, 2.0), (6.0, 9.0))
         open_top = u() < 0.5
