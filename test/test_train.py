@@ -1,6 +1,7 @@
 """train.py, evaluate.py, firing_rates.py end to end on small learnable synthetic tensors files."""
 import csv
 import json
+import re
 
 import h5py
 import numpy as np
@@ -132,6 +133,27 @@ def test_resume_continues_exactly(tmp_path):
     mb = load_checkpoint(tmp_path / 'b' / 'last.pt')[0].state_dict()
     for k in ma:
         torch.testing.assert_close(ma[k], mb[k], rtol=1e-5, atol=1e-6)
+
+
+def test_select_one_px_keeps_the_most_accurate_epoch(tmp_path, capsys):
+    """--select one_px: best.pt is the epoch of highest validation one-pixel accuracy (printed
+    per epoch), and a resume must keep the rule."""
+    write_synthetic(tmp_path / 't.h5', 6, 16, 24, seed=3)
+    write_synthetic(tmp_path / 'v.h5', 2, 16, 24, seed=4)
+    args = _tiny_args(tmp_path, tmp_path / 's', '--select', 'one_px')
+    args[args.index('--epochs') + 1] = '3'
+    summary = train.main(args)
+    printed = [float(m) for m in re.findall(r'1PA ([0-9.]+) %', capsys.readouterr().out)]
+    assert len(printed) == 3
+    best = int(np.argmax(printed))
+    assert summary['select'] == 'one_px' and summary['best_epoch'] == best
+    assert 100 * summary['best_val_one_px'] == pytest.approx(printed[best], abs=0.05)
+    meta = load_checkpoint(tmp_path / 's' / 'best.pt')[1]
+    assert meta['metrics']['one_px'] == summary['best_val_one_px']
+    assert meta['select'] == 'one_px' and meta['best_metrics']['epoch'] == best
+    with pytest.raises(cli.UsageError, match='chose best.pt by one_px, not --select mde'):
+        train.main(_tiny_args(tmp_path, tmp_path / 's', '--resume',
+                              str(tmp_path / 's' / 'last.pt')))
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):

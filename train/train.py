@@ -1,12 +1,13 @@
 """Train StereoSpike on tensors files; read top to bottom: config, data, model, loop, checkpoints.
 
-Defaults are the reference code's hyper-parameters (Adam 2e-4, betas 0.9/0.999, MultiStepLR
-[8, 42, 60] x 0.5, 70 epochs, batch 1, seed 2021). Writes ``best.pt`` (lowest validation MDE) and
-``last.pt`` atomically, TensorBoard scalars + a depth preview each epoch, ``train_log.csv`` (a row
-per step) and ``summary.json``. ``--resume last.pt`` continues exactly where a run stopped (RNG
-states, the per-epoch shuffle and the position inside the epoch are restored). A folder that
-holds an earlier run is refused unless ``--overwrite`` (which deletes that run's files first)
-or ``--resume`` of that run's ``last.pt``; mistakes give one ``error:`` line (README).
+Defaults are the reference code's hyper-parameters (Adam 2e-4, betas 0.9/0.999, MultiStepLR [8, 42,
+60] x 0.5, 70 epochs, batch 1, seed 2021). Writes ``best.pt`` (lowest validation MDE; ``--select
+one_px``: highest one-pixel accuracy) and ``last.pt`` atomically, TensorBoard scalars + a depth
+preview each epoch, ``train_log.csv`` (a row per step) and ``summary.json``. ``--resume last.pt``
+continues exactly where a run stopped (RNG states, the per-epoch shuffle and the position inside
+the epoch are restored). A folder that holds an earlier run is refused unless ``--overwrite``
+(which deletes that run's files first) or ``--resume`` of that run's ``last.pt``; mistakes give one
+``error:`` line (README).
 
 Data parallel: under ``torchrun`` each process trains on its shard of every epoch
 (``DistributedSampler``) with DistributedDataParallel (``nccl`` on CUDA, one GPU per process by
@@ -52,6 +53,8 @@ from stereospike_ros.nn.model import StereoSpike, build_model, count_parameters
 
 PROG = 'train.py'
 #: What a run writes into ``--out`` (an earlier run's are replaced only with --overwrite).
+# best.pt's rule: a validation score to minimise (one-pixel accuracy: the stereo metric)
+SELECT = {'mde': lambda m: m['mde'], 'one_px': lambda m: -m['one_px']}
 PRODUCTS = ('best.pt', 'last.pt', 'train_log.csv', 'summary.json', 'tb/events.out.tfevents.*')
 
 # ----------------------------------------------------------------------------------------------
@@ -141,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument('--overwrite', action='store_true',
                    help="delete an earlier run's files in --out and start afresh")
     p.add_argument('--resume', type=Path, help='checkpoint (last.pt) to continue from')
+    p.add_argument('--select', default='mde', choices=tuple(SELECT),
+                   help="best.pt's epoch: lowest validation MDE, or highest one-pixel accuracy")
     p.add_argument('--init', type=Path, help='start from these weights (fresh optimizer)')
     p.add_argument('--crop', type=cli.number(int, 16), nargs=2, metavar=('H', 'W'),
                    help='train on random H x W crops (validation stays full frame)')
@@ -399,7 +404,8 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=tuple(args.betas))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
     scaler = torch.amp.GradScaler('cuda', enabled=amp_dtype is torch.float16)
-    epoch, position, global_step, best_mde = 0, 0, 0, math.inf
+    epoch, position, global_step, best_score = 0, 0, 0, math.inf
+    best_metrics: dict = {}
 
     if args.init:
         from stereospike_ros.nn.checkpoint import load_weights_into
@@ -421,8 +427,13 @@ def main(argv: list[str] | None = None) -> dict:
             raise cli.UsageError(f'--resume {args.resume}: written by '
                                  f'{meta.get("world_size", 1)} process(es), this run has '
                                  f'{par.world_size}: resume with the same world size')
+        if meta.get('select', 'mde') != args.select:
+            raise cli.UsageError(f'--resume {args.resume}: chose best.pt by '
+                                 f'{meta.get("select", "mde")}, not --select {args.select}')
         epoch, position = meta['epoch'], meta['position']
-        global_step, best_mde = meta['global_step'], meta['best_mde']
+        global_step = meta['global_step']
+        best_score = meta['best_score'] if 'best_score' in meta else meta['best_mde']  # older runs
+        best_metrics = meta.get('best_metrics', {})
         set_rng_state(meta['rng'], all_cuda=not par.enabled)
     net = model
     if par.enabled:  # gradients averaged over the processes; rank 0's weights broadcast first
@@ -454,7 +465,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     def checkpoint_meta(next_epoch, next_position, metrics):
         return {'epoch': next_epoch, 'position': next_position, 'global_step': global_step,
-                'best_mde': best_mde, 'metrics': metrics, 'seed': args.seed,
+                'best_score': best_score, 'best_metrics': best_metrics, 'select': args.select,
+                'metrics': metrics, 'seed': args.seed,
                 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
                 'scaler': scaler.state_dict(), 'rng': rng_state(all_cuda=not par.enabled),
                 'args': _jsonable(args), 'world_size': par.world_size}
@@ -528,19 +540,22 @@ def main(argv: list[str] | None = None) -> dict:
         metrics['layer_firing_rates'] = layer_rates
         last_metrics = metrics
         if par.main:
-            print(f'epoch {epoch}: val MDE {metrics["mde_cm"]:.2f} cm, loss '
-                  f'{metrics["loss"]:.4f}, firing {metrics["firing_rate"]:.3f}, lr '
-                  f'{optimizer.param_groups[0]["lr"]:.2e}', flush=True)
+            print(f'epoch {epoch}: val MDE {metrics["mde_cm"]:.2f} cm, 1PA '
+                  f'{100 * metrics["one_px"]:.1f} %, loss {metrics["loss"]:.4f}, firing '
+                  f'{metrics["firing_rate"]:.3f}, lr {optimizer.param_groups[0]["lr"]:.2e}',
+                  flush=True)
         if writer:
             writer.add_scalar('val/mde_cm', metrics['mde_cm'], epoch)
+            writer.add_scalar('val/one_px', metrics['one_px'], epoch)
             writer.add_scalar('val/loss', metrics['loss'], epoch)
             writer.add_scalar('val/firing_rate', metrics['firing_rate'], epoch)
             writer.add_scalar('lr', optimizer.param_groups[0]['lr'], epoch)
             writer.add_image('val/prediction_vs_gt', preview_image(*preview), epoch)
             writer.flush()
-        improved = metrics['mde'] < best_mde
+        score = SELECT[args.select](metrics)
+        improved = score < best_score
         if improved:
-            best_mde = metrics['mde']
+            best_score, best_metrics = score, {'epoch': epoch, **metrics}
         epoch, position = epoch + 1, 0
         if par.main:
             meta = checkpoint_meta(epoch, 0, metrics)
@@ -553,8 +568,10 @@ def main(argv: list[str] | None = None) -> dict:
         log_file.close()
     if writer:
         writer.close()
-    summary = {'epochs_done': epoch, 'global_step': global_step, 'best_val_mde_cm':
-               best_mde * 100 if math.isfinite(best_mde) else None,
+    summary = {'epochs_done': epoch, 'global_step': global_step, 'select': args.select,
+               'best_epoch': best_metrics.get('epoch'),
+               'best_val_mde_cm': best_metrics['mde'] * 100 if best_metrics else None,
+               'best_val_one_px': best_metrics.get('one_px'),
                'last_metrics': {k: v for k, v in last_metrics.items()},
                'skipped_frames_without_gt': skipped_total, 'stopped': stopped,
                'world_size': par.world_size, 'seconds': time.monotonic() - start_time}
