@@ -20,8 +20,9 @@ import numpy as np
 
 from stereospike_ros.offline import synthetic as syn
 
-FAMILIES = ('room', 'corridor', 'open', 'clutter', 'boards', 'poles', 'closeup')  # append only:
-TRAIN_FAMILIES = ('room', 'open', 'clutter', 'closeup')   # the index seeds each family's draws
+# append only: a family's index in FAMILIES seeds its random draws
+FAMILIES = ('room', 'corridor', 'open', 'clutter', 'boards', 'poles', 'closeup')
+TRAIN_FAMILIES = ('room', 'open', 'clutter', 'closeup')
 HELD_OUT_FAMILIES = ('corridor', 'boards', 'poles')
 MOTIONS = ('slow', 'handheld', 'drone', 'fast')
 RENDER_HZ = 500.0          # 2 ms steps: under 1 px of image motion per step at 2 m/s, 1 m
