@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument('--family', choices=FAMILIES, default=HELD_OUT_FAMILIES[1],
                     help=f'scene family (held out from training: {", ".join(HELD_OUT_FAMILIES)})')
     ap.add_argument('--seed', type=int, default=201,
-                    help='sequence seed (training used 1-64, validation 51 and 90, test 101-102)')
+                    help='sequence seed (training used 1-80 but 51, validation 51 and 90, '
+                         'test 101-102)')
     ap.add_argument('--rate', type=float, default=0.25,
                     help='playback speed factor (below 1 lets a slow CPU keep every window)')
     ap.add_argument('--device', default='cpu', help="node device: 'cpu', 'cuda' or 'auto'")
