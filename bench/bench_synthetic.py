@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from stereospike_ros.offline.scenes import FAMILIES  # noqa: E402  (after the path line)
 
 
 def _timed(cmd: list[str], env: dict) -> tuple[float, float]:
@@ -35,8 +37,7 @@ def run(quick: bool = False) -> list[dict]:
     env = dict(os.environ, OMP_NUM_THREADS='1', OPENBLAS_NUM_THREADS='1', MKL_NUM_THREADS='1')
     pin = ['taskset', '-c', str(min(os.sched_getaffinity(0)))] if shutil.which('taskset') else []
     cases = [('room scene, 1 kHz rendering', [], 'synthetic')]
-    families = ('clutter',) if quick else ('room', 'corridor', 'open', 'clutter', 'boards',
-                                           'poles')
+    families = ('clutter',) if quick else FAMILIES
     cases += [(f'{f} family (seed 1), 500 Hz rendering', ['--family', f, '--seed', '1'], f'{f}1')
               for f in families]
     rows = []
