@@ -52,9 +52,9 @@ from stereospike_ros.nn.metrics import MetricAccumulator, firing_rates
 from stereospike_ros.nn.model import StereoSpike, build_model, count_parameters
 
 PROG = 'train.py'
-#: What a run writes into ``--out`` (an earlier run's are replaced only with --overwrite).
-# best.pt's rule: a validation score to minimise (one-pixel accuracy: the stereo metric)
+#: best.pt's rule: a validation score to minimise (one-pixel accuracy: the stereo metric).
 SELECT = {'mde': lambda m: m['mde'], 'one_px': lambda m: -m['one_px']}
+#: What a run writes into ``--out`` (an earlier run's are replaced only with --overwrite).
 PRODUCTS = ('best.pt', 'last.pt', 'train_log.csv', 'summary.json', 'tb/events.out.tfevents.*')
 
 # ----------------------------------------------------------------------------------------------
@@ -404,8 +404,8 @@ def main(argv: list[str] | None = None) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, betas=tuple(args.betas))
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, args.milestones, args.gamma)
     scaler = torch.amp.GradScaler('cuda', enabled=amp_dtype is torch.float16)
-    epoch, position, global_step, best_score = 0, 0, 0, math.inf
-    best_metrics: dict = {}
+    epoch, position, global_step = 0, 0, 0
+    best_metrics: dict = {}    # validation metrics of best.pt's epoch (empty: none yet)
 
     if args.init:
         from stereospike_ros.nn.checkpoint import load_weights_into
@@ -432,8 +432,9 @@ def main(argv: list[str] | None = None) -> dict:
                                  f'{meta.get("select", "mde")}, not --select {args.select}')
         epoch, position = meta['epoch'], meta['position']
         global_step = meta['global_step']
-        best_score = meta['best_score'] if 'best_score' in meta else meta['best_mde']  # older runs
         best_metrics = meta.get('best_metrics', {})
+        if 'best_metrics' not in meta and math.isfinite(meta.get('best_mde', math.inf)):
+            best_metrics = {'mde': meta['best_mde']}       # a run written before --select
         set_rng_state(meta['rng'], all_cuda=not par.enabled)
     net = model
     if par.enabled:  # gradients averaged over the processes; rank 0's weights broadcast first
@@ -465,7 +466,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def checkpoint_meta(next_epoch, next_position, metrics):
         return {'epoch': next_epoch, 'position': next_position, 'global_step': global_step,
-                'best_score': best_score, 'best_metrics': best_metrics, 'select': args.select,
+                'best_metrics': best_metrics, 'select': args.select,
                 'metrics': metrics, 'seed': args.seed,
                 'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
                 'scaler': scaler.state_dict(), 'rng': rng_state(all_cuda=not par.enabled),
@@ -552,10 +553,10 @@ def main(argv: list[str] | None = None) -> dict:
             writer.add_scalar('lr', optimizer.param_groups[0]['lr'], epoch)
             writer.add_image('val/prediction_vs_gt', preview_image(*preview), epoch)
             writer.flush()
-        score = SELECT[args.select](metrics)
-        improved = score < best_score
+        rule = SELECT[args.select]
+        improved = rule(metrics) < (rule(best_metrics) if best_metrics else math.inf)
         if improved:
-            best_score, best_metrics = score, {'epoch': epoch, **metrics}
+            best_metrics = {'epoch': epoch, **metrics}
         epoch, position = epoch + 1, 0
         if par.main:
             meta = checkpoint_meta(epoch, 0, metrics)

@@ -359,7 +359,7 @@ def _layout(family: str, rng: np.random.Generator, path: np.ndarray) -> dict:
         open_top = u() < 0.4
         n_boxes, n_rects = rng.integers(2, 6), rng.integers(1, 5)
         n_cyl, n_poles = rng.integers(1, 4), rng.integers(1, 5)
-    elif family == 'closeup':     # small cluttered rooms: the near range (8-25 px of disparity)
+    elif family == 'closeup':     # small cluttered rooms: the near range (4-24 px of disparity)
         lo, hi = around((0.8, 2.0), 0.0, (0.5, 1.5), (1.5, 4.0))
         open_top = u() < 0.3
         n_boxes, n_rects, n_cyl = rng.integers(1, 4), rng.integers(1, 4), rng.integers(0, 3)
